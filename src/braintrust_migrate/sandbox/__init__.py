@@ -1,0 +1,1 @@
+"""A Braintrust-compatible API server on loopback, for tests, demos and rehearsals."""
