@@ -1,0 +1,3 @@
+from braintrust_migrate.cli import main
+
+main()

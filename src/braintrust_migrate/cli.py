@@ -1,0 +1,123 @@
+"""The `braintrust-migrate` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated, Any
+
+import orjson
+import structlog
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from braintrust_migrate import __version__
+from braintrust_migrate.cli_options import with_settings
+from braintrust_migrate.client import client_for
+from braintrust_migrate.config import ConfigError, Settings
+from braintrust_migrate.redact import scrub
+from braintrust_migrate.sandbox.cli import app as sandbox_app
+from braintrust_migrate.validate import ValidationResult, run_validation
+
+app = typer.Typer(
+    name="braintrust-migrate",
+    help="Copy a whole Braintrust organization into another one: every object, reference and row.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+stdout = Console()
+log = structlog.get_logger(__name__)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"braintrust-migrate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Copy a Braintrust organization into another one."""
+
+
+STATUS_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
+
+
+def _print_validation(result: ValidationResult) -> None:
+    table = Table(title="braintrust-migrate validate", show_lines=False)
+    for column in ("side", "check", "result", "details", "fix"):
+        table.add_column(column, overflow="fold")
+    for check in result.checks:
+        style = STATUS_STYLE[check.status]
+        table.add_row(check.side, check.name, f"[{style}]{check.status}[/]", check.detail, check.fix)
+    stdout.print(table)
+    failed = sum(check.status == "fail" for check in result.checks)
+    if failed:
+        stdout.print(f"[bold red]{failed} check(s) failed[/]")
+    else:
+        stdout.print("[green]all checks passed[/]")
+
+
+@app.command()
+@with_settings
+def validate(
+    settings: Settings,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    write_check: Annotated[
+        bool,
+        typer.Option(
+            "--write-check",
+            help="Also prove write access on the destination by creating and deleting a probe project.",
+        ),
+    ] = False,
+) -> None:
+    """Check that both orgs are reachable and usable before migrating anything."""
+
+    async def run() -> ValidationResult:
+        source, dest = client_for(settings, "source"), client_for(settings, "dest")
+        async with source, dest:
+            return await run_validation(
+                source,
+                dest,
+                source_org=settings.bt_source_org_name,
+                dest_org=settings.bt_dest_org_name,
+                write_check=write_check,
+                resources=settings.migration_resources,
+                projects=settings.migration_projects,
+                state_dir=settings.migration_state_dir,
+            )
+
+    # Both keys are required: fail on the first missing one before any network call.
+    settings.api_key("source")
+    settings.api_key("dest")
+    result = asyncio.run(run())
+    failed = [f"{c.side}:{c.name}" for c in result.checks if c.status == "fail"]
+    log.info("validation finished", ok=result.ok, checks=len(result.checks), failed=failed)
+    if json_output:
+        sys.stdout.write(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        _print_validation(result)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"error: {scrub(message)}\n")
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry point: user mistakes become one line and exit code 2, never a traceback."""
+    try:
+        return app(args=argv, standalone_mode=True)
+    except ConfigError as error:
+        _fail(str(error), 2)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)

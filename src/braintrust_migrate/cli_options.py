@@ -1,0 +1,92 @@
+"""One CLI option per setting, added to any command that needs the settings.
+
+Commands declare a `settings: Settings` parameter; the decorator replaces it by the
+flags of every setting (plus --config), loads the layered settings, configures
+logging, and passes the result in.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import types
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Union, get_args, get_origin
+
+import typer
+
+from braintrust_migrate.config import SETTING_FIELDS, Settings, flag_name, load_settings
+from braintrust_migrate.logs import configure_logging
+
+
+def _option_type(annotation: Any) -> Any:
+    """The CLI-facing type of a setting: lists repeat, dates are parsed by the settings."""
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (Union, types.UnionType):
+        annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
+    if get_origin(annotation) is list:
+        return list[str]
+    if annotation in (int, float, Path):
+        return annotation
+    if annotation is datetime:
+        return str
+    return str
+
+
+def _setting_parameters() -> list[inspect.Parameter]:
+    params = []
+    for field, info in SETTING_FIELDS.items():
+        flag = flag_name(field)
+        if not flag:
+            continue
+        help_text = f"{info.description} [env: {field.upper()}]"
+        option = typer.Option(flag, help=help_text, show_default=False, rich_help_panel="Settings")
+        params.append(
+            inspect.Parameter(
+                field,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[_option_type(info.annotation) | None, option],
+            )
+        )
+    config = typer.Option(
+        "--config",
+        help="A YAML or JSON file of settings (keys are the env var names).",
+        rich_help_panel="Settings",
+        dir_okay=False,
+    )
+    params.append(
+        inspect.Parameter(
+            "config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[Path | None, config]
+        )
+    )
+    return params
+
+
+SETTING_PARAMETERS = _setting_parameters()
+SETTING_NAMES = {param.name for param in SETTING_PARAMETERS}
+
+
+def with_settings(command: Callable[..., Any]) -> Callable[..., Any]:
+    signature = inspect.signature(command)
+    own = [param for name, param in signature.parameters.items() if name != "settings"]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        flags = {name: kwargs.pop(name) for name in list(kwargs) if name in SETTING_NAMES}
+        config_file = flags.pop("config", None)
+        settings = load_settings(flags, config_file=config_file)
+        configure_logging(settings.log_level, settings.log_format)
+        return command(settings=settings, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=own + SETTING_PARAMETERS)  # type: ignore[attr-defined]
+    return wrapper
+
+
+def settings_from_flags(**flags: Any) -> Settings:
+    """For library callers and tests: the same loading as the CLI."""
+    config_file = flags.pop("config", None)
+    return load_settings(flags, config_file=config_file)

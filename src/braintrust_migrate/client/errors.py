@@ -1,0 +1,136 @@
+"""Typed API errors that carry what a user needs to act on them, and never a secret."""
+
+from __future__ import annotations
+
+from braintrust_migrate.redact import scrub
+
+BODY_LIMIT = 500
+
+SIDE_LABEL = {"source": "source", "dest": "destination"}
+SIDE_VARS = {"source": ("BT_SOURCE_API_KEY", "BT_SOURCE_URL"), "dest": ("BT_DEST_API_KEY", "BT_DEST_URL")}
+
+
+def trim(body: str, limit: int = BODY_LIMIT) -> str:
+    body = scrub(body.strip())
+    return body if len(body) <= limit else body[:limit] + "…"
+
+
+class ApiError(Exception):
+    """An HTTP exchange that did not succeed. `status` is None for network failures."""
+
+    def __init__(
+        self,
+        *,
+        side: str,
+        method: str,
+        path: str,
+        status: int | None,
+        body: str = "",
+        message: str | None = None,
+    ) -> None:
+        self.side = side
+        self.method = method
+        self.path = path
+        self.status = status
+        self.body = trim(body)
+        self.message = scrub(message or self.default_message())
+        super().__init__(self.message)
+
+    @property
+    def side_label(self) -> str:
+        return SIDE_LABEL.get(self.side, self.side)
+
+    def default_message(self) -> str:
+        detail = f": {self.body}" if self.body else ""
+        return f"{self.side_label} API answered {self.status} to {self.method} {self.path}{detail}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "type": type(self).__name__,
+            "side": self.side,
+            "status": self.status,
+            "method": self.method,
+            "path": self.path,
+            "body": self.body,
+            "message": self.message,
+        }
+
+
+class BadRequestError(ApiError):
+    pass
+
+
+class AuthenticationError(ApiError):
+    def default_message(self) -> str:
+        key_var = SIDE_VARS.get(self.side, ("the API key",))[0]
+        return (
+            f"the {self.side_label} API key was rejected (401 on {self.method} {self.path}): check {key_var}"
+        )
+
+
+class PermissionDeniedError(ApiError):
+    def default_message(self) -> str:
+        detail = f" ({self.body})" if self.body else ""
+        return (
+            f"the {self.side_label} API key is not allowed to {self.method} {self.path}{detail}: "
+            "give the key's user or service account that permission"
+        )
+
+
+class NotFoundError(ApiError):
+    pass
+
+
+class ConflictError(ApiError):
+    pass
+
+
+class PayloadTooLargeError(ApiError):
+    def default_message(self) -> str:
+        return f"the {self.side_label} API refused {self.method} {self.path} as too large (413)"
+
+
+class RateLimitedError(ApiError):
+    def default_message(self) -> str:
+        return (
+            f"the {self.side_label} API kept rate-limiting {self.method} {self.path} (429) after every retry: "
+            "lower MIGRATION_MAX_CONCURRENT_REQUESTS or raise MIGRATION_RETRY_ATTEMPTS"
+        )
+
+
+class ServerError(ApiError):
+    pass
+
+
+class NetworkError(ApiError):
+    """The request never got an HTTP answer: DNS, refused connection, timeout, dropped connection."""
+
+    def __init__(self, *, side: str, method: str, path: str, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(side=side, method=method, path=path, status=None)
+
+    def default_message(self) -> str:
+        url_var = SIDE_VARS.get(self.side, ("", "the URL"))[1]
+        return f"could not reach the {self.side_label} API at {self.url}: {self.reason} (check {url_var} and the network)"
+
+
+class PaginationError(ApiError):
+    """A list endpoint returned a page whose cursor did not advance."""
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: PayloadTooLargeError,
+    429: RateLimitedError,
+}
+
+
+def error_for_status(status: int) -> type[ApiError]:
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    return ServerError if status >= 500 else ApiError

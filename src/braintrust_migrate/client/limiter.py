@@ -1,0 +1,61 @@
+"""A per-side cap on in-flight requests that adapts to rate limiting (AIMD)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+
+@dataclass
+class Permit:
+    epoch: int
+
+
+class AdaptiveLimiter:
+    """At most `limit` holders at once; `limit` halves on throttling and creeps back on success.
+
+    A burst of 429s from requests that were already in flight when the limit was
+    cut counts once: only a permit taken in the current epoch can cut it again.
+    """
+
+    def __init__(self, max_limit: int, min_limit: int = 1) -> None:
+        self.max_limit = max_limit
+        self.min_limit = max(1, min(min_limit, max_limit))
+        self._limit = float(max_limit)
+        self._in_flight = 0
+        self._epoch = 0
+        self._cond = asyncio.Condition()
+
+    @property
+    def limit(self) -> int:
+        return max(self.min_limit, int(self._limit))
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[Permit]:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self._in_flight < self.limit)
+            self._in_flight += 1
+            permit = Permit(self._epoch)
+        try:
+            yield permit
+        finally:
+            async with self._cond:
+                self._in_flight -= 1
+                self._cond.notify_all()
+
+    def on_success(self) -> None:
+        # Additive increase: about +1 per `limit` successes.
+        if self._limit < self.max_limit:
+            self._limit = min(float(self.max_limit), self._limit + 1.0 / max(self._limit, 1.0))
+
+    def on_throttled(self, permit: Permit) -> None:
+        if permit.epoch != self._epoch:
+            return
+        self._limit = max(float(self.min_limit), self._limit / 2)
+        self._epoch += 1

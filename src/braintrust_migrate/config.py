@@ -1,0 +1,405 @@
+"""Settings: typed, range-checked, and loaded with a fixed precedence.
+
+Precedence, highest first: CLI flags > environment > `.env` in the working
+directory > `--config` file (YAML or JSON) > defaults.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import csv
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from braintrust_migrate import redact
+from braintrust_migrate.catalog import ALL_RESOURCES
+
+DEFAULT_URL = "https://api.braintrust.dev"
+
+
+class ConfigError(Exception):
+    """A user mistake in configuration. The message is one line, safe to print."""
+
+
+def _allowed(text: str, flag: str | None = None) -> dict[str, Any]:
+    return {"allowed": text, "flag": flag}
+
+
+class Settings(BaseSettings):
+    """Every setting of the tool. Field names are the env var names in lower case."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    bt_source_api_key: SecretStr | None = Field(
+        None,
+        description="API key of the source organization (read access).",
+        json_schema_extra=_allowed("an API key string"),
+    )
+    bt_source_url: str = Field(
+        DEFAULT_URL,
+        description="API URL of the source organization's data plane.",
+        json_schema_extra=_allowed("an http(s) URL", "--source-url"),
+    )
+    bt_source_org_name: str | None = Field(
+        None,
+        description="Source org name, needed when the source key sees several orgs.",
+        json_schema_extra=_allowed("an organization name", "--source-org"),
+    )
+    bt_dest_api_key: SecretStr | None = Field(
+        None,
+        description="API key of the destination organization (write access).",
+        json_schema_extra=_allowed("an API key string"),
+    )
+    bt_dest_url: str = Field(
+        DEFAULT_URL,
+        description="API URL of the destination organization's data plane.",
+        json_schema_extra=_allowed("an http(s) URL", "--dest-url"),
+    )
+    bt_dest_org_name: str | None = Field(
+        None,
+        description="Destination org name, needed when the destination key sees several orgs.",
+        json_schema_extra=_allowed("an organization name", "--dest-org"),
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO",
+        description="Lowest level of log lines written to stderr.",
+        json_schema_extra=_allowed("DEBUG, INFO, WARNING or ERROR", "--log-level"),
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log line format on stderr.",
+        json_schema_extra=_allowed("text or json", "--log-format"),
+    )
+    migration_batch_size: int = Field(
+        100,
+        ge=1,
+        le=1000,
+        description="Objects per list page when reading object lists.",
+        json_schema_extra=_allowed("an integer from 1 to 1000", "--batch-size"),
+    )
+    migration_retry_attempts: int = Field(
+        3,
+        ge=0,
+        le=20,
+        description="Retries of a failed request (429, 408, 5xx, network); 0 disables retrying.",
+        json_schema_extra=_allowed("an integer from 0 to 20", "--retry-attempts"),
+    )
+    migration_retry_delay: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="Base delay in seconds of the exponential backoff (full jitter).",
+        json_schema_extra=_allowed("a number of seconds from 0 to 60", "--retry-delay"),
+    )
+    migration_retry_max_delay: float = Field(
+        30.0,
+        ge=0,
+        le=600,
+        description="Cap in seconds on one backoff delay (a longer Retry-After is still honoured).",
+        json_schema_extra=_allowed("a number of seconds from 0 to 600", "--retry-max-delay"),
+    )
+    migration_max_concurrent: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Projects migrated at once.",
+        json_schema_extra=_allowed("an integer from 1 to 64", "--max-concurrent"),
+    )
+    migration_max_concurrent_resources: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="Objects (or event streams) of one type migrated at once.",
+        json_schema_extra=_allowed("an integer from 1 to 256", "--max-concurrent-resources"),
+    )
+    migration_max_concurrent_requests: int = Field(
+        20,
+        ge=1,
+        le=512,
+        description="In-flight HTTP requests per side, shared by everything using that side.",
+        json_schema_extra=_allowed("an integer from 1 to 512", "--max-concurrent-requests"),
+    )
+    migration_checkpoint_interval: int = Field(
+        50,
+        ge=1,
+        le=1_000_000,
+        description="Completed objects or event batches between two state checkpoints.",
+        json_schema_extra=_allowed("an integer from 1 to 1000000", "--checkpoint-interval"),
+    )
+    migration_state_dir: Path = Field(
+        Path("./checkpoints"),
+        description="Folder holding migration state, reports and id maps.",
+        json_schema_extra=_allowed("a directory path", "--state-dir"),
+    )
+    migration_resources: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Resource types to migrate (comma-separated); empty means all.",
+        json_schema_extra=_allowed("comma-separated names from: " + ", ".join(ALL_RESOURCES), "--resources"),
+    )
+    migration_projects: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Project names to migrate (comma-separated, CSV quoting); empty means all.",
+        json_schema_extra=_allowed("comma-separated project names", "--projects"),
+    )
+    migration_created_after: datetime | None = Field(
+        None,
+        description="Only data created at or after this date/time (inclusive).",
+        json_schema_extra=_allowed("a date (2026-01-31) or an ISO 8601 time", "--created-after"),
+    )
+    migration_created_before: datetime | None = Field(
+        None,
+        description="Only data created before this date/time (exclusive).",
+        json_schema_extra=_allowed("a date (2026-01-31) or an ISO 8601 time", "--created-before"),
+    )
+    migration_request_timeout: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Seconds to wait for a response to one request (read timeout).",
+        json_schema_extra=_allowed("a number of seconds above 0, at most 3600", "--timeout"),
+    )
+    migration_connect_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Seconds to wait for a connection to be established.",
+        json_schema_extra=_allowed("a number of seconds above 0, at most 600", "--connect-timeout"),
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("bt_source_url", "bt_dest_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("bt_source_api_key", "bt_dest_api_key", mode="before")
+    @classmethod
+    def _blank_key_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            return value or None
+        return value
+
+    @field_validator("migration_resources", mode="before")
+    @classmethod
+    def _split_resources(cls, value: Any) -> Any:
+        names = split_list(value)
+        unknown = [name for name in names if name not in ALL_RESOURCES]
+        if unknown:
+            raise ValueError(f"unknown resource type {', '.join(map(repr, unknown))}")
+        return names
+
+    @field_validator("migration_projects", mode="before")
+    @classmethod
+    def _split_projects(cls, value: Any) -> Any:
+        return split_list(value)
+
+    @field_validator("migration_created_after", "migration_created_before", mode="before")
+    @classmethod
+    def _parse_time(cls, value: Any) -> Any:
+        return parse_time(value)
+
+    @model_validator(mode="after")
+    def _check_window(self) -> Settings:
+        after, before = self.migration_created_after, self.migration_created_before
+        if after and before and after >= before:
+            raise ValueError("MIGRATION_CREATED_AFTER must be earlier than MIGRATION_CREATED_BEFORE")
+        return self
+
+    def model_post_init(self, __context: Any) -> None:
+        for key in (self.bt_source_api_key, self.bt_dest_api_key):
+            redact.register_secret(key.get_secret_value() if key else None)
+
+    def api_key(self, side: str) -> str:
+        """The key for 'source' or 'dest', or a ConfigError saying which variable to set."""
+        secret = self.bt_source_api_key if side == "source" else self.bt_dest_api_key
+        if secret is None:
+            var = "BT_SOURCE_API_KEY" if side == "source" else "BT_DEST_API_KEY"
+            raise ConfigError(
+                f"{var} is not set: export {var}=<api key> or add it to .env "
+                f"(the {'source' if side == 'source' else 'destination'} organization's API key)"
+            )
+        return secret.get_secret_value()
+
+    def url(self, side: str) -> str:
+        return self.bt_source_url if side == "source" else self.bt_dest_url
+
+    def org_name(self, side: str) -> str | None:
+        return self.bt_source_org_name if side == "source" else self.bt_dest_org_name
+
+
+def split_list(value: Any) -> list[str]:
+    """Comma-separated names, CSV quoting allowed ("A, Inc.",B); lists are flattened."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list | tuple) else [value]
+    names: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError("expected a comma-separated string")
+        for row in csv.reader([item], skipinitialspace=True):
+            names.extend(name.strip() for name in row if name.strip())
+    return list(dict.fromkeys(names))
+
+
+def parse_time(value: Any) -> Any:
+    """A date means its midnight UTC; a time without a zone is UTC."""
+    if value is None or isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            if len(text) == 10:
+                day = date.fromisoformat(text)
+                return datetime(day.year, day.month, day.day, tzinfo=UTC)
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError("not a date or ISO 8601 time") from None
+    else:
+        return value
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+SETTING_FIELDS: dict[str, FieldInfo] = dict(Settings.model_fields)
+
+
+def env_name(field: str) -> str:
+    return field.upper()
+
+
+def flag_name(field: str) -> str | None:
+    extra = SETTING_FIELDS[field].json_schema_extra
+    return extra.get("flag") if isinstance(extra, dict) else None  # type: ignore[return-value]
+
+
+def allowed_text(field: str) -> str:
+    extra = SETTING_FIELDS[field].json_schema_extra
+    return str(extra.get("allowed")) if isinstance(extra, dict) else "a valid value"
+
+
+# The config file's data for the load in progress (pydantic-settings builds sources per class).
+_config_file_data: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "config_file_data", default=None
+)
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return (_config_file_data.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_config_file_data.get() or {})
+
+
+class _LayeredSettings(Settings):
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, dotenv_settings, _ConfigFileSource(settings_cls)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Settings from a YAML or JSON file, keyed by env var name (any case). Unknown keys fail."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read the file ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"--config {path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {first_line}"
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path}: expected a mapping of setting names to values")
+    settings: dict[str, Any] = {}
+    for key, value in data.items():
+        field = str(key).strip().lower()
+        if field not in SETTING_FIELDS:
+            raise ConfigError(
+                f"--config {path}: unknown setting {key!r}; known settings: "
+                + ", ".join(env_name(name) for name in SETTING_FIELDS)
+            )
+        settings[field] = value
+    return settings
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None,
+    *,
+    config_file: Path | None = None,
+    env_file: Path | None = Path(".env"),
+) -> Settings:
+    """Build the settings from every layer, or raise ConfigError with a one-line message."""
+    file_data = read_config_file(config_file) if config_file else {}
+    flags = {key: value for key, value in (overrides or {}).items() if value is not None}
+    token = _config_file_data.set(file_data)
+    try:
+        return _LayeredSettings(_env_file=env_file, **flags)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+    finally:
+        _config_file_data.reset(token)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if field not in SETTING_FIELDS:
+            lines.append(f"invalid settings: {reason}")
+            continue
+        value = error.get("input")
+        shown = redact.preview(str(value)) if field.endswith("api_key") else repr(value)
+        flag = flag_name(field)
+        name = f"{env_name(field)} ({flag})" if flag else env_name(field)
+        lines.append(f"invalid {name}={shown}: {reason}; allowed: {allowed_text(field)}")
+    return "\n".join(lines)

@@ -1,0 +1,264 @@
+"""Pre-flight checks: is each side reachable, is its key accepted, can we read and write?"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from braintrust_migrate.client import ApiClient, ApiError, NetworkError
+from braintrust_migrate.client.errors import SIDE_LABEL, SIDE_VARS
+
+Status = Literal["pass", "fail", "warn", "skip"]
+
+# Every list endpoint the migration reads. (resource name, path, takes org_name)
+READ_PROBES: tuple[tuple[str, str, bool], ...] = (
+    ("projects", "/v1/project", True),
+    ("experiments", "/v1/experiment", True),
+    ("datasets", "/v1/dataset", True),
+    ("prompts", "/v1/prompt", True),
+    ("functions", "/v1/function", True),
+    ("roles", "/v1/role", True),
+    ("groups", "/v1/group", True),
+    ("users", "/v1/user", True),
+    ("acls", "/v1/acl/list_org", True),
+    ("project_automations", "/v1/project_automation", True),
+    ("project_scores", "/v1/project_score", True),
+    ("project_tags", "/v1/project_tag", True),
+    ("span_iframes", "/v1/span_iframe", True),
+    ("ai_secrets", "/v1/ai_secret", True),
+    ("env_vars", "/v1/env_var", False),
+    ("mcp_servers", "/v1/mcp_server", True),
+    ("dataset_snapshots", "/v1/dataset_snapshot", True),
+    ("environments", "/environment", True),
+)
+WRITE_PROBE_PREFIX = "braintrust-migrate-write-check-"
+# Read on every run whatever the selection: projects hold everything, users map ACLs and groups.
+ALWAYS_READ = frozenset({"projects", "users"})
+
+
+@dataclass
+class Check:
+    side: str
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class SideInfo:
+    org_id: str | None = None
+    org_name: str | None = None
+
+
+@dataclass
+class ValidationResult:
+    checks: list[Check] = field(default_factory=list)
+    orgs: dict[str, SideInfo] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.status != "fail" for check in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "orgs": {side: asdict(info) for side, info in self.orgs.items()},
+            "checks": [asdict(check) for check in self.checks],
+        }
+
+
+def _fix_for(error: ApiError) -> str:
+    if isinstance(error, NetworkError):
+        return f"check {SIDE_VARS[error.side][1]}, DNS, proxy and firewall"
+    if error.status == 401:
+        return f"check {SIDE_VARS[error.side][0]}"
+    if error.status == 403:
+        return "grant the key's user read access to this resource type"
+    return ""
+
+
+async def _check_side(
+    client: ApiClient,
+    org_name: str | None,
+    *,
+    resources: frozenset[str] | None,
+    write_check: bool,
+) -> tuple[list[Check], SideInfo]:
+    side = client.side
+    label = SIDE_LABEL[side]
+    checks: list[Check] = []
+    info = SideInfo()
+
+    def add(name: str, status: Status, detail: str, fix: str = "") -> None:
+        checks.append(Check(side, name, status, detail, fix))
+
+    try:
+        await client.request("GET", "/v1", auth=False)
+        add("reachable", "pass", f"{client.base_url} answers")
+    except ApiError as error:
+        add("reachable", "fail", error.message, _fix_for(error))
+        return checks, info
+
+    try:
+        orgs = await client.list_all("/v1/organization")
+    except ApiError as error:
+        add("api key", "fail", error.message, _fix_for(error))
+        return checks, info
+    add("api key", "pass", f"the {label} key is accepted")
+
+    names = [org.get("name") for org in orgs]
+    org_var = "BT_SOURCE_ORG_NAME" if side == "source" else "BT_DEST_ORG_NAME"
+    chosen: dict[str, Any] | None = None
+    if org_name:
+        chosen = next((org for org in orgs if org.get("name") == org_name), None)
+        if chosen is None:
+            add(
+                "organization",
+                "fail",
+                f"{org_var}={org_name!r} is not among the orgs this key sees: {', '.join(map(str, names))}",
+                f"set {org_var} to one of those names",
+            )
+            return checks, info
+    elif len(orgs) == 1:
+        chosen = orgs[0]
+    elif not orgs:
+        add("organization", "fail", "the key sees no organization", "use a key created inside the org")
+        return checks, info
+    else:
+        add(
+            "organization",
+            "fail",
+            f"the key sees {len(orgs)} orgs ({', '.join(map(str, names))}) and {org_var} is not set",
+            f"set {org_var} to the org to use",
+        )
+        return checks, info
+    info.org_id, info.org_name = chosen.get("id"), chosen.get("name")
+    add("organization", "pass", f"{info.org_name} ({info.org_id})")
+
+    checks.extend(await _read_checks(client, org_name, resources))
+    if write_check:
+        checks.append(await _write_check(client, org_name))
+    elif side == "dest":
+        add("write access", "skip", "not checked: it needs a probe object", "run with --write-check")
+    return checks, info
+
+
+async def _read_checks(
+    client: ApiClient, org_name: str | None, resources: frozenset[str] | None
+) -> list[Check]:
+    async def probe(label: str, path: str, takes_org: bool) -> Check:
+        params: dict[str, Any] = {"limit": 1}
+        if path in ("/v1/env_var", "/environment"):
+            params = {}
+        if takes_org and org_name:
+            params["org_name"] = org_name
+        try:
+            await client.get_json(path, params)
+        except ApiError as error:
+            return Check(client.side, f"read {label}", "fail", error.message, _fix_for(error))
+        return Check(client.side, f"read {label}", "pass", f"GET {path}")
+
+    selected = [e for e in READ_PROBES if resources is None or e[0] in resources or e[0] in ALWAYS_READ]
+    return list(await asyncio.gather(*(probe(*entry) for entry in selected)))
+
+
+async def _project_checks(client: ApiClient, org_name: str | None, names: list[str]) -> list[Check]:
+    async def find(name: str) -> Check:
+        params = {"project_name": name, "org_name": org_name}
+        try:
+            found = await client.get_json("/v1/project", params)
+        except ApiError as error:
+            return Check(client.side, f"project {name!r}", "fail", error.message, _fix_for(error))
+        if found.get("objects"):
+            return Check(client.side, f"project {name!r}", "pass", "exists in the source org")
+        return Check(
+            client.side,
+            f"project {name!r}",
+            "fail",
+            f"no project named {name!r} in the source org",
+            "fix the name in MIGRATION_PROJECTS / --projects (names are exact)",
+        )
+
+    return list(await asyncio.gather(*(find(name) for name in names)))
+
+
+def check_state_dir(state_dir: Path) -> Check:
+    """The state folder must be creatable and writable before a migration depends on it."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=state_dir, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        return Check(
+            "local",
+            "state dir",
+            "fail",
+            f"cannot write to MIGRATION_STATE_DIR={str(state_dir)!r}: {exc.strerror or exc}",
+            "choose a writable folder with --state-dir",
+        )
+    return Check("local", "state dir", "pass", f"{state_dir} is writable")
+
+
+async def _write_check(client: ApiClient, org_name: str | None) -> Check:
+    name = WRITE_PROBE_PREFIX + secrets.token_hex(4)
+    body: dict[str, Any] = {
+        "name": name,
+        "description": "temporary: braintrust-migrate validate --write-check",
+    }
+    if org_name:
+        body["org_name"] = org_name
+    try:
+        created = await client.post_json("/v1/project", body)
+    except ApiError as error:
+        return Check(client.side, "write access", "fail", error.message, "give the key create permission")
+    try:
+        await client.delete_json(f"/v1/project/{created['id']}")
+    except ApiError as error:
+        return Check(
+            client.side,
+            "write access",
+            "fail",
+            f"created probe project {name!r} but could not delete it: {error.message}",
+            f"delete project {name!r} by hand and grant delete permission",
+        )
+    return Check(client.side, "write access", "pass", "created and deleted a probe project")
+
+
+async def run_validation(
+    source: ApiClient,
+    dest: ApiClient,
+    *,
+    source_org: str | None = None,
+    dest_org: str | None = None,
+    write_check: bool = False,
+    resources: list[str] | None = None,
+    projects: list[str] | None = None,
+    state_dir: Path | None = None,
+) -> ValidationResult:
+    selection = frozenset(resources) if resources else None
+    (src_checks, src_info), (dst_checks, dst_info) = await asyncio.gather(
+        _check_side(source, source_org, resources=selection, write_check=False),
+        _check_side(dest, dest_org, resources=selection, write_check=write_check),
+    )
+    if projects and src_info.org_id:
+        src_checks += await _project_checks(source, source_org, projects)
+    local = [check_state_dir(state_dir)] if state_dir is not None else []
+    result = ValidationResult(
+        checks=local + src_checks + dst_checks, orgs={"source": src_info, "dest": dst_info}
+    )
+    if src_info.org_id and src_info.org_id == dst_info.org_id:
+        result.checks.append(
+            Check(
+                "both",
+                "distinct orgs",
+                "warn",
+                f"source and destination are the same org ({src_info.org_name}): a migration would copy it onto itself",
+                "point BT_DEST_API_KEY / BT_DEST_ORG_NAME at the destination org",
+            )
+        )
+    return result
