@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -14,8 +15,12 @@ from rich.table import Table
 
 from braintrust_migrate import __version__
 from braintrust_migrate.cli_options import with_settings
-from braintrust_migrate.client import client_for
+from braintrust_migrate.client import ApiError, client_for
 from braintrust_migrate.config import ConfigError, Settings
+from braintrust_migrate.engine.context import Options
+from braintrust_migrate.engine.progress import ProgressView
+from braintrust_migrate.engine.runner import Runner
+from braintrust_migrate.engine.secrets_file import load_secrets
 from braintrust_migrate.redact import scrub
 from braintrust_migrate.sandbox.cli import app as sandbox_app
 from braintrust_migrate.validate import ValidationResult, run_validation
@@ -105,6 +110,67 @@ def validate(
         sys.stdout.write(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         _print_validation(result)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+@with_settings
+def migrate(
+    settings: Settings,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read both sides and report the plan; write nothing.")
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace destination objects whose content differs (default: report a conflict).",
+        ),
+    ] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Start a new run instead of resuming an interrupted one (the id map is kept)."
+        ),
+    ] = False,
+    map_users: Annotated[
+        bool,
+        typer.Option(
+            "--map-users", help="Map users between orgs by email (group members, user ACLs, views)."
+        ),
+    ] = False,
+    invite_users: Annotated[
+        bool,
+        typer.Option(
+            "--invite-users", help="With --map-users: invite source users missing from the destination."
+        ),
+    ] = False,
+    secrets_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--secrets-file",
+            help="YAML with values of AI secrets and env vars (the API never returns them).",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Copy every selected object from the source org into the destination org."""
+    if invite_users and not map_users:
+        raise ConfigError("--invite-users needs --map-users: invited users are matched by email")
+    settings.api_key("source")
+    settings.api_key("dest")
+    secrets = load_secrets(secrets_file)
+    options = Options(
+        dry_run=dry_run, overwrite=overwrite, map_users=map_users, invite_users=invite_users, fresh=fresh
+    )
+    try:
+        result = asyncio.run(Runner(settings, options, secrets, ProgressView()).run())
+    except ApiError as error:
+        log.error("migration stopped", error=error.message)
+        sys.stderr.write(f"error: {error.message}\n")
+        raise typer.Exit(1) from None
+    sys.stdout.write(result.summary_path.read_text(encoding="utf-8"))
+    stdout.print(f"report: {result.report_path}\nsummary: {result.summary_path}")
     raise typer.Exit(0 if result.ok else 1)
 
 

@@ -1,0 +1,1 @@
+"""The migration engine: generic over the resource types described in resources.py."""

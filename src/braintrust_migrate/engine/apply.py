@@ -1,0 +1,251 @@
+"""Migrating one object: translate its references, decide what to do, write, record."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from braintrust_migrate.client import ApiError
+from braintrust_migrate.engine.checksum import checksum, differing_paths, project
+from braintrust_migrate.engine.context import RunContext
+from braintrust_migrate.engine.graph import Node, target_keys
+from braintrust_migrate.engine.inventory import identity, load_views
+from braintrust_migrate.engine.refs import drop_slots, find_slots
+from braintrust_migrate.engine.report import Action, Outcome, Unresolved
+from braintrust_migrate.engine.state import Mapping
+
+log = structlog.get_logger(__name__)
+
+# Create bodies that accept org_name, for keys that see several orgs.
+ORG_NAME_BODY_KINDS = frozenset({"project", "role", "group", "ai_secret", "environment"})
+VERSIONED_KINDS = frozenset({"prompt", "function"})
+
+
+@dataclass
+class Translation:
+    body: dict[str, Any]
+    unresolved: list[Unresolved] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)  # soft references to patch in later
+    missing_required: bool = False
+
+
+def _dest_version(ctx: RunContext, kind: str | None, src_id: str, version: str) -> str | None:
+    for key in target_keys(kind, src_id):
+        found = ctx.state.dest_xact(key[0], key[1], version)
+        if found:
+            return found
+    return None
+
+
+async def translate(ctx: RunContext, node: Node, *, final: bool) -> Translation:
+    """The node's writable body with every reference in destination ids.
+
+    Before `final`, a soft reference whose target is still pending is left out (and
+    listed in `pending`); unresolvable references are removed and reported.
+    """
+    body = copy.deepcopy(node.rt.body(node.src))
+    result = Translation(body)
+    to_drop = []
+    for slot in find_slots(node.rt.kind, body):
+        kind, src_id = slot.target, slot.value
+        keys = target_keys(kind, src_id)
+        soft = any(key in node.soft for key in keys)
+        dest_id = ctx.peek(kind, src_id) if soft and not final else await ctx.resolve(kind, src_id)
+        if dest_id:
+            slot.parent[slot.key] = dest_id
+            version_field = slot.ref.version_field
+            if version_field and slot.version is not None and isinstance(slot.parent, dict):
+                translated = _dest_version(ctx, kind, src_id, str(slot.version))
+                if translated:
+                    slot.parent[version_field] = translated
+                else:
+                    del slot.parent[version_field]
+                    result.notes.append(
+                        f"version_not_translatable: {slot.path.rsplit('.', 1)[0]}.{version_field}"
+                    )
+            continue
+        to_drop.append(slot)
+        if soft and not final and any(key in ctx.nodes for key in keys):
+            result.pending.append(slot.path)
+            continue
+        result.unresolved.append(Unresolved(slot.path, kind, str(src_id)))
+        if slot.ref.on_missing == "fail":
+            result.missing_required = True
+    drop_slots(to_drop)
+    return result
+
+
+def _fingerprint(value: str) -> str:
+    # Lets a changed value be detected on re-run without storing the value.
+    return hashlib.sha256(value.encode()).hexdigest()[:12]
+
+
+def secret_extras(ctx: RunContext, node: Node) -> tuple[dict[str, Any], str | None]:
+    """Values the API never returns, from the secrets file; or the reason they are missing."""
+    kind = node.rt.kind
+    if kind == "ai_secret":
+        value = ctx.secrets.ai_secrets.get(node.src.get("name", ""))
+        return ({"secret": value}, None) if value else ({}, "secret_needs_value")
+    if kind == "env_var":
+        value = ctx.secrets.env_var(node.src.get("name", ""), node.project)
+        return ({"value": value}, None) if value else ({}, "env_var_needs_value")
+    return {}, None
+
+
+def _checksum(body: dict[str, Any], extras: dict[str, Any]) -> str:
+    return checksum({**body, **{f"{k}_fingerprint": _fingerprint(str(v)) for k, v in extras.items()}})
+
+
+async def _find_dest(ctx: RunContext, node: Node, body: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
+    """The destination object for this node and whether our id map pointed at it."""
+    rt = node.rt
+    if rt.kind == "view" and body.get("object_id"):
+        await load_views(ctx.dest, ctx.dst_inv, [(body["object_type"], body["object_id"])])
+    mapping = ctx.state.mapping(*node.key)
+    if mapping:
+        found = ctx.dst_inv.get(rt.kind, mapping.dest_id)
+        if found is not None:
+            return found, True
+    return ctx.dst_inv.find(rt, identity(rt, body)), False
+
+
+async def write(
+    ctx: RunContext, node: Node, body: dict[str, Any], extras: dict[str, Any], dest: dict[str, Any] | None
+) -> dict[str, Any]:
+    rt = node.rt
+    payload = {**body, **extras}
+    if dest is None:
+        if rt.kind in ORG_NAME_BODY_KINDS and ctx.dest_org_name:
+            payload["org_name"] = ctx.dest_org_name
+        return await ctx.dest.post_json(rt.path, payload)
+    renamed = identity(rt, body) != identity(rt, dest)
+    if rt.update == "patch" or renamed:
+        patch = {k: v for k, v in payload.items() if k not in rt.immutable}
+        if rt.kind == "view":
+            patch.update(object_type=body["object_type"], object_id=body["object_id"])
+        return await ctx.dest.patch_json(f"{rt.path}/{dest['id']}", patch)
+    return await ctx.dest.put_json(rt.path, payload)
+
+
+def _remember(ctx: RunContext, node: Node, written: dict[str, Any], src_sum: str | None) -> None:
+    rt = node.rt
+    old = ctx.dst_inv.get(rt.kind, written["id"])
+    if old is not None:
+        ctx.dst_inv.remove(rt, old)
+    ctx.dst_inv.add(rt, written)
+    ctx.known[node.key] = written["id"]
+    ctx.state.record_mapping(rt.kind, node.src["id"], written["id"], src_sum, checksum(rt.body(written)))
+    if rt.kind in VERSIONED_KINDS and node.src.get("_xact_id") and written.get("_xact_id"):
+        ctx.state.record_xact(rt.kind, node.src["id"], str(node.src["_xact_id"]), str(written["_xact_id"]))
+
+
+def decide(
+    ctx: RunContext,
+    mapping: Mapping | None,
+    src_sum: str | None,
+    body: dict[str, Any],
+    dest: dict[str, Any],
+    dest_body: dict[str, Any],
+    *,
+    has_secret: bool = False,
+    reason: str | None = None,
+) -> tuple[Action, str | None, list[str]]:
+    """unchanged / updated / conflict for an object that exists in the destination.
+
+    Ours (in the id map): compare checksums with what we last wrote and read back, so
+    source changes update and destination edits are conflicts. Not ours: the same
+    content is adopted as unchanged, other content is a conflict unless --overwrite.
+    """
+    expected = project(dest, body)
+    dest_sum = checksum(dest_body)
+    if mapping is not None:
+        source_changed = mapping.src_checksum != src_sum
+        dest_changed = mapping.dest_checksum != dest_sum
+    else:
+        # A secret value cannot be read back, so a supplied one always counts as a change.
+        source_changed = bool(differing_paths(body, expected)) or has_secret
+        dest_changed = source_changed
+    if not source_changed and not dest_changed:
+        return "unchanged", reason, []
+    if dest_changed and not ctx.options.overwrite:
+        why = "changed_in_destination" if mapping else "exists_with_different_content"
+        return "conflict", why, differing_paths(body, expected)
+    return "updated", reason, []
+
+
+async def migrate_node(ctx: RunContext, node: Node, *, final: bool = False) -> Outcome:
+    """Bring one object to the destination (or plan it, in a dry run). Never raises ApiError."""
+    started = time.perf_counter()
+    outcome = Outcome(
+        type=node.rt.name,
+        kind=node.rt.kind,
+        name=node.name,
+        source_id=node.src["id"],
+        project=node.project,
+        action="failed",
+    )
+    try:
+        await _migrate(ctx, node, outcome, final)
+    except ApiError as error:
+        outcome.action, outcome.reason, outcome.error = "failed", "api_error", error.to_dict()
+    outcome.duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    return outcome
+
+
+async def _migrate(ctx: RunContext, node: Node, outcome: Outcome, final: bool) -> None:
+    rt = node.rt
+    skip = rt.skip(node.src) if rt.skip else None
+    if skip:
+        outcome.action, outcome.reason = "skipped", skip
+        return
+    tr = await translate(ctx, node, final=final)
+    outcome.unresolved, outcome.notes = tr.unresolved, tr.notes
+    if tr.missing_required:
+        outcome.action, outcome.reason = "failed", "unresolved_reference"
+        return
+    extras, reason = secret_extras(ctx, node)
+    outcome.reason = reason
+    src_sum = None if tr.pending else _checksum(tr.body, extras)
+    dest, ours = await _find_dest(ctx, node, tr.body)
+    if tr.pending and dest is not None:
+        # It exists already: settle it whole once its pending references exist.
+        outcome.action, outcome.dest_id = "unchanged", dest["id"]
+        ctx.known[node.key] = dest["id"]
+        outcome.notes.append("deferred: " + ", ".join(tr.pending))
+        return
+    if dest is None:
+        action: Action = "created"
+    else:
+        mapping = ctx.state.mapping(*node.key) if ours else None
+        action, outcome.reason, outcome.differing_fields = decide(
+            ctx, mapping, src_sum, tr.body, dest, rt.body(dest), has_secret=bool(extras), reason=reason
+        )
+    outcome.action = action
+    if action in ("unchanged", "conflict"):
+        outcome.dest_id = dest["id"] if dest else None
+        ctx.known[node.key] = outcome.dest_id or ""
+        if action == "unchanged" and dest is not None and not ctx.options.dry_run:
+            ctx.state.record_mapping(rt.kind, node.src["id"], dest["id"], src_sum, checksum(rt.body(dest)))
+        return
+    if ctx.options.dry_run:
+        outcome.dest_id = dest["id"] if dest else f"dry-run:{rt.kind}:{node.src['id']}"
+        ctx.known[node.key] = outcome.dest_id
+        return
+    written = await write(ctx, node, tr.body, extras, dest)
+    _remember(ctx, node, written, src_sum)
+    outcome.dest_id = written["id"]
+    if tr.pending:
+        outcome.notes.append("deferred: " + ", ".join(tr.pending))
+    log.info(
+        f"{action} {rt.kind}",
+        name=node.name,
+        project=node.project,
+        source_id=node.src["id"],
+        dest_id=written["id"],
+    )

@@ -1,0 +1,122 @@
+"""Everything one run shares: clients, state, inventories, options, and the id resolver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from braintrust_migrate.client import ApiClient
+from braintrust_migrate.engine.graph import Key, Node, target_keys
+from braintrust_migrate.engine.inventory import Inventory, fetch_one, identity
+from braintrust_migrate.engine.report import Outcome
+from braintrust_migrate.engine.resources import RESOURCE_TYPES, ResourceType
+from braintrust_migrate.engine.secrets_file import Secrets
+from braintrust_migrate.engine.state import StateStore
+from braintrust_migrate.engine.users import UserMap
+
+KIND_TYPES: dict[str, ResourceType] = {}
+for _rt in RESOURCE_TYPES:
+    KIND_TYPES.setdefault(_rt.kind, _rt)
+
+
+@dataclass
+class Options:
+    dry_run: bool = False
+    overwrite: bool = False
+    map_users: bool = False
+    invite_users: bool = False
+    fresh: bool = False
+
+
+@dataclass
+class RunContext:
+    source: ApiClient
+    dest: ApiClient
+    state: StateStore
+    run_id: str
+    options: Options
+    source_org: dict[str, Any]
+    dest_org: dict[str, Any]
+    source_org_name: str | None
+    dest_org_name: str | None
+    secrets: Secrets
+    users: UserMap
+    src_inv: Inventory
+    dst_inv: Inventory
+    nodes: dict[Key, Node] = field(default_factory=dict)
+    known: dict[Key, str] = field(default_factory=dict)  # dest ids settled in this run
+    outcomes: list[Outcome] = field(default_factory=list)
+    _lookups: dict[Key, str | None] = field(default_factory=dict)
+
+    def record(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        self.state.record_outcome(self.run_id, outcome.kind, outcome.source_id, outcome.to_dict())
+
+    # id resolution
+    def peek(self, kind: str | None, src_id: str) -> str | None:
+        """A destination id known now, without waiting or network: this run, then earlier runs."""
+        if kind == "organization":
+            return self.dest_org["id"] if src_id == self.source_org["id"] else None
+        if kind == "user":
+            return self.users.dest_id(src_id)
+        if kind == "role":
+            system = self._system_role(src_id)
+            if system is not None:
+                return system or None
+        for key in target_keys(kind, src_id):
+            if key in self.known:
+                return self.known[key]
+        for key in target_keys(kind, src_id):
+            if key in self.nodes:
+                continue  # pending in this run: the state may point at a deleted object
+            mapping = self.state.mapping(*key)
+            if mapping and self._dest_exists(key[0], mapping.dest_id):
+                return mapping.dest_id
+        return None
+
+    def _system_role(self, src_id: str) -> str | None:
+        """'' when src_id is a system role absent from the destination; None when not a system role."""
+        role = self.src_inv.get("role", src_id)
+        if role is None or role.get("org_id") is not None:
+            return None
+        for candidate in self.dst_inv.of("role"):
+            if candidate.get("org_id") is None and candidate.get("name") == role.get("name"):
+                return str(candidate["id"])
+        return ""
+
+    def _dest_exists(self, kind: str, dest_id: str) -> bool:
+        if kind in self.dst_inv.objects:
+            return dest_id in self.dst_inv.objects[kind]
+        return True
+
+    async def resolve(self, kind: str | None, src_id: str) -> str | None:
+        """Like peek, then by identity in the destination for targets outside this run."""
+        found = self.peek(kind, src_id)
+        if found or kind is None or kind in ("organization", "user"):
+            return found
+        keys = target_keys(kind, src_id)
+        if any(key in self.nodes for key in keys):
+            return None  # part of this run but not (yet) migrated
+        cache_key = keys[0]
+        if cache_key not in self._lookups:
+            self._lookups[cache_key] = await self._lookup_by_identity(keys)
+        return self._lookups[cache_key]
+
+    async def _lookup_by_identity(self, keys: tuple[Key, ...]) -> str | None:
+        for kind, src_id in keys:
+            rt = KIND_TYPES.get(kind)
+            if rt is None:
+                continue
+            obj = self.src_inv.get(kind, src_id) or await fetch_one(self.source, rt, src_id)
+            if obj is None:
+                continue
+            probe = dict(obj)
+            if rt.scope == "project" and obj.get("project_id"):
+                dest_project = await self.resolve("project", obj["project_id"])
+                if dest_project is None:
+                    return None
+                probe["project_id"] = dest_project
+            match = self.dst_inv.find(rt, identity(rt, probe))
+            if match is not None:
+                return str(match["id"])
+        return None

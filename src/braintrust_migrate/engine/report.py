@@ -1,0 +1,147 @@
+"""Outcomes of a run: the JSON report, the human summary and the follow-up list."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+Action = Literal["created", "updated", "unchanged", "conflict", "skipped", "failed"]
+ACTIONS: tuple[Action, ...] = ("created", "updated", "unchanged", "conflict", "skipped", "failed")
+
+# Reasons that ask the user to do something by hand, with what to do.
+FOLLOW_UPS = {
+    "secret_needs_value": "set the value in the destination (or pass --secrets-file and re-run)",
+    "env_var_needs_value": "set the value in the destination (or pass --secrets-file and re-run)",
+    "code_bundle_not_migratable": "re-push the bundled code with `braintrust push` against the destination org",
+    "user_not_mapped": "invite the user to the destination org (or re-run with --map-users --invite-users)",
+    "unresolved_reference": "migrate the referenced object too (check --resources / --projects) and re-run",
+}
+
+
+@dataclass
+class Unresolved:
+    field: str
+    target_type: str | None
+    target_id: str
+
+
+@dataclass
+class Outcome:
+    type: str
+    kind: str
+    name: str
+    source_id: str
+    action: Action
+    project: str | None = None
+    dest_id: str | None = None
+    reason: str | None = None
+    duration_ms: float = 0.0
+    error: dict[str, Any] | None = None
+    unresolved: list[Unresolved] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    differing_fields: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {k: v for k, v in data.items() if v not in (None, [], {})}
+
+
+def totals(outcomes: list[Outcome]) -> dict[str, dict[str, int]]:
+    table: dict[str, Counter[str]] = defaultdict(Counter)
+    for outcome in outcomes:
+        table[outcome.type][outcome.action] += 1
+    return {name: {a: counts[a] for a in ACTIONS if counts[a]} for name, counts in sorted(table.items())}
+
+
+def follow_ups(outcomes: list[Outcome], unmapped_users: list[str]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for outcome in outcomes:
+        reasons = {outcome.reason} if outcome.reason in FOLLOW_UPS else set()
+        if any(u.target_type != "user" for u in outcome.unresolved):
+            reasons.add("unresolved_reference")
+        if any(u.target_type == "user" for u in outcome.unresolved):
+            reasons.add("user_not_mapped")
+        for reason in sorted(r for r in reasons if r):
+            item: dict[str, Any] = {
+                "reason": reason,
+                "type": outcome.type,
+                "project": outcome.project,
+                "name": outcome.name,
+                "todo": FOLLOW_UPS[reason],
+            }
+            if reason in ("unresolved_reference", "user_not_mapped") and outcome.unresolved:
+                users = reason == "user_not_mapped"
+                item["fields"] = [asdict(u) for u in outcome.unresolved if (u.target_type == "user") == users]
+            items.append(item)
+    for email in unmapped_users:
+        items.append(
+            {
+                "reason": "user_not_mapped",
+                "type": "user",
+                "name": email,
+                "todo": FOLLOW_UPS["user_not_mapped"],
+            }
+        )
+    return items
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def build_report(meta: dict[str, Any], outcomes: list[Outcome], unmapped_users: list[str]) -> dict[str, Any]:
+    return {
+        **meta,
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "totals": totals(outcomes),
+        "failed": sum(o.action == "failed" for o in outcomes),
+        "objects": [o.to_dict() for o in outcomes],
+        "errors": [o.to_dict() for o in outcomes if o.action == "failed"],
+        "follow_ups": follow_ups(outcomes, unmapped_users),
+    }
+
+
+def summary_text(report: dict[str, Any], examples: int = 3) -> str:
+    lines = [
+        f"braintrust-migrate {'dry run' if report.get('dry_run') else 'migration'} {report.get('run_id', '')}",
+        f"source: {report.get('source_org')}  ->  destination: {report.get('dest_org')}",
+        "",
+        f"{'type':<22}" + "".join(f"{a:>11}" for a in ACTIONS),
+    ]
+    for name, counts in report["totals"].items():
+        lines.append(f"{name:<22}" + "".join(f"{counts.get(a, 0):>11}" for a in ACTIONS))
+    by_reason: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for obj in report["objects"]:
+        if obj["action"] in ("skipped", "conflict", "failed"):
+            by_reason[f"{obj['action']}: {obj.get('reason') or 'error'}"].append(obj)
+    if by_reason:
+        lines += ["", "Skipped, conflicting and failed objects, by reason:"]
+        for reason, objs in sorted(by_reason.items()):
+            lines.append(f"  {reason} ({len(objs)})")
+            for obj in objs[:examples]:
+                where = f"{obj.get('project')}/" if obj.get("project") else ""
+                detail = obj.get("error", {}).get("message") if obj.get("error") else None
+                lines.append(f"    - {obj['type']} {where}{obj['name']}" + (f": {detail}" if detail else ""))
+    if report["follow_ups"]:
+        lines += ["", "To do by hand:"]
+        for item in report["follow_ups"]:
+            where = f"{item['project']}/" if item.get("project") else ""
+            lines.append(f"  - [{item['reason']}] {item['type']} {where}{item['name']}: {item['todo']}")
+    lines += ["", f"failed: {report['failed']}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(folder: Path, report: dict[str, Any]) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path, text_path = folder / "migration_report.json", folder / "migration_summary.txt"
+    write_atomic(json_path, orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    write_atomic(text_path, summary_text(report).encode())
+    return json_path, text_path

@@ -1,0 +1,353 @@
+"""One migration run: discover both orgs, list, plan the object graph, run it phase by
+phase (org objects, projects concurrently, deferred references, settings, ACLs), report."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from braintrust_migrate.client import ApiClient, client_for
+from braintrust_migrate.config import ConfigError, Settings
+from braintrust_migrate.engine.apply import migrate_node
+from braintrust_migrate.engine.context import Options, RunContext
+from braintrust_migrate.engine.extras import migrate_acls, migrate_settings
+from braintrust_migrate.engine.graph import Key, Node, link
+from braintrust_migrate.engine.inventory import ALL_LISTABLE, Inventory, load_inventory, load_views
+from braintrust_migrate.engine.progress import ProgressView
+from braintrust_migrate.engine.report import Outcome, build_report, write_report
+from braintrust_migrate.engine.resources import BY_NAME, RESOURCE_TYPES, VIEW_OBJECT_TYPES
+from braintrust_migrate.engine.secrets_file import Secrets
+from braintrust_migrate.engine.state import StateStore, pair_folder
+from braintrust_migrate.engine.users import build_user_map
+
+log = structlog.get_logger(__name__)
+
+# Selectable names handled by the event-streaming stage, not by this object engine.
+STREAMED = ("logs", "dataset_snapshots")
+
+
+class MigrationInputError(ConfigError):
+    """A selection or org choice that cannot work; reported in one line, exit code 2."""
+
+
+@dataclass
+class RunResult:
+    report: dict[str, Any]
+    report_path: Path
+    summary_path: Path
+
+    @property
+    def ok(self) -> bool:
+        return self.report["failed"] == 0
+
+
+async def discover_org(client: ApiClient, org_name: str | None) -> dict[str, Any]:
+    orgs = await client.list_all("/v1/organization")
+    if org_name:
+        for org in orgs:
+            if org.get("name") == org_name:
+                return org
+        var = "BT_SOURCE_ORG_NAME" if client.side == "source" else "BT_DEST_ORG_NAME"
+        raise MigrationInputError(
+            f"{var}={org_name!r} is not an org this key can see: {[o.get('name') for o in orgs]}"
+        )
+    if len(orgs) != 1:
+        var = "BT_SOURCE_ORG_NAME" if client.side == "source" else "BT_DEST_ORG_NAME"
+        raise MigrationInputError(
+            f"the {client.side} key sees {len(orgs)} orgs: set {var} to one of {[o.get('name') for o in orgs]}"
+        )
+    return orgs[0]
+
+
+def _in_window(settings: Settings, obj: dict[str, Any]) -> bool:
+    from braintrust_migrate.config import parse_time
+
+    after, before = settings.migration_created_after, settings.migration_created_before
+    if not (after or before) or not obj.get("created"):
+        return True
+    created = parse_time(obj["created"])
+    return (after is None or created >= after) and (before is None or created < before)
+
+
+def _selected_projects(settings: Settings, inv: Inventory) -> dict[str, dict[str, Any]]:
+    projects = {p["id"]: p for p in inv.of("project")}
+    wanted = settings.migration_projects
+    if not wanted:
+        return projects
+    names = {p.get("name"): pid for pid, p in projects.items()}
+    unknown = [name for name in wanted if name not in names]
+    if unknown:
+        known = sorted(str(n) for n in names)
+        shown = ", ".join(map(repr, known[:30])) + (" …" if len(known) > 30 else "")
+        raise MigrationInputError(
+            f"unknown project(s) {', '.join(map(repr, unknown))}; projects in the source org: {shown}"
+        )
+    return {names[name]: projects[names[name]] for name in wanted}
+
+
+def build_nodes(
+    settings: Settings, selected: set[str], inv: Inventory, projects: dict[str, dict]
+) -> dict[Key, Node]:
+    nodes: dict[Key, Node] = {}
+
+    def add(rt_name: str, obj: dict[str, Any], project_id: str | None) -> None:
+        project = projects.get(project_id) if project_id else None
+        node = Node(BY_NAME[rt_name], obj, project.get("name") if project else None, project_id)
+        nodes[node.key] = node
+
+    for project in projects.values():
+        add("projects", project, None)
+    for rt in RESOURCE_TYPES:
+        if rt.name not in selected or rt.name in ("projects", "views", "env_vars", "org_env_vars"):
+            continue
+        for obj in inv.of(rt.kind):
+            if rt.scope == "org":
+                add(rt.name, obj, None)
+            elif obj.get("project_id") in projects and (rt.kind != "experiment" or _in_window(settings, obj)):
+                add(rt.name, obj, obj["project_id"])
+    for obj in inv.of("env_var"):
+        owner_type, owner = obj.get("object_type"), obj.get("object_id")
+        if owner_type == "organization" and "org_env_vars" in selected:
+            add("org_env_vars", obj, None)
+        elif owner_type == "project" and "env_vars" in selected and owner in projects:
+            add("env_vars", obj, owner)
+        elif owner_type == "function" and "env_vars" in selected:
+            function = inv.get("function", owner) or inv.get("prompt", owner) or {}
+            if function.get("project_id") in projects:
+                add("env_vars", obj, function["project_id"])
+    if "views" in selected:
+        for view in inv.of("view"):
+            owner_kind = VIEW_OBJECT_TYPES.get(view.get("object_type", ""))
+            owner = inv.get(owner_kind, view.get("object_id", "")) if owner_kind else None
+            if owner_kind == "project" and view["object_id"] in projects:
+                add("views", view, view["object_id"])
+            elif owner and owner.get("project_id") in projects:
+                add("views", view, owner["project_id"])
+    return nodes
+
+
+class Runner:
+    def __init__(
+        self, settings: Settings, options: Options, secrets: Secrets, progress: ProgressView | None = None
+    ):
+        self.settings = settings
+        self.options = options
+        self.secrets = secrets
+        self.progress = progress or ProgressView(enabled=False)
+        self._checkpoint: Any = None
+
+    def selection(self) -> set[str]:
+        chosen = set(self.settings.migration_resources) or {rt.name for rt in RESOURCE_TYPES} | {
+            "acls",
+            *STREAMED,
+        }
+        return chosen | {"projects"}
+
+    async def run(self) -> RunResult:
+        source, dest = client_for(self.settings, "source"), client_for(self.settings, "dest")
+        async with source, dest:
+            return await self._run(source, dest)
+
+    async def _run(self, source: ApiClient, dest: ApiClient) -> RunResult:
+        s = self.settings
+        source_org, dest_org = await asyncio.gather(
+            discover_org(source, s.bt_source_org_name), discover_org(dest, s.bt_dest_org_name)
+        )
+        folder = pair_folder(s.migration_state_dir, source_org["id"], dest_org["id"])
+        state = StateStore(folder / "state.db")
+        try:
+            return await self._run_with_state(source, dest, source_org, dest_org, state, folder)
+        finally:
+            state.close()
+
+    def _run_id(self, state: StateStore) -> str:
+        last = state.last_run()
+        if last and last[1] == "running" and not self.options.fresh and not self.options.dry_run:
+            log.info("resuming the interrupted run", run_id=last[0])
+            return last[0]
+        return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + ("-dry-run" if self.options.dry_run else "")
+
+    async def _run_with_state(
+        self,
+        source: ApiClient,
+        dest: ApiClient,
+        source_org: dict,
+        dest_org: dict,
+        state: StateStore,
+        folder: Path,
+    ) -> RunResult:
+        s, selected = self.settings, self.selection()
+        run_id = self._run_id(state)
+        started = time.time()
+        if not self.options.dry_run:
+            state.start_run(run_id, {"resources": sorted(selected), "projects": s.migration_projects})
+        source_types = [rt for rt in ALL_LISTABLE if rt.name in selected or rt.name in ("projects", "roles")]
+        if "org_env_vars" in selected:
+            source_types.append(BY_NAME["env_vars"])
+        src_inv, dst_inv = await asyncio.gather(
+            load_inventory(source, s.bt_source_org_name, source_types),
+            load_inventory(dest, s.bt_dest_org_name, ALL_LISTABLE),
+        )
+        projects = _selected_projects(s, src_inv)
+        if "views" in selected:
+            owners = [("project", pid) for pid in projects]
+            owners += [
+                (t, o["id"])
+                for t, k in VIEW_OBJECT_TYPES.items()
+                if k != "project"
+                for o in src_inv.of(k)
+                if o.get("project_id") in projects
+            ]
+            await load_views(source, src_inv, owners)
+        users = await build_user_map(
+            source,
+            dest,
+            enabled=self.options.map_users,
+            invite=self.options.invite_users,
+            dry_run=self.options.dry_run,
+            source_org=s.bt_source_org_name,
+            dest_org=s.bt_dest_org_name,
+        )
+        ctx = RunContext(
+            source,
+            dest,
+            state,
+            run_id,
+            self.options,
+            source_org,
+            dest_org,
+            s.bt_source_org_name,
+            s.bt_dest_org_name,
+            self.secrets,
+            users,
+            src_inv,
+            dst_inv,
+        )
+        ctx.nodes = build_nodes(s, selected, src_inv, projects)
+        link(ctx.nodes)
+        loop = asyncio.get_running_loop()
+        for node in ctx.nodes.values():
+            node.done = loop.create_future()
+        base = {
+            "run_id": run_id,
+            "dry_run": self.options.dry_run,
+            "source_org": source_org.get("name"),
+            "dest_org": dest_org.get("name"),
+            "source_org_id": source_org["id"],
+            "dest_org_id": dest_org["id"],
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "selection": {
+                "resources": sorted(selected),
+                "projects": sorted(p["name"] for p in projects.values()),
+            },
+            "not_in_this_version": [name for name in STREAMED if name in selected],
+        }
+        run_folder = folder / "runs" / run_id
+
+        def report(final: bool) -> tuple[dict[str, Any], Path, Path]:
+            meta = {
+                **base,
+                "complete": final,
+                "duration_s": round(time.time() - started, 2),
+                "http": {"source": source.stats.to_dict(), "dest": dest.stats.to_dict()},
+            }
+            data = build_report(
+                meta, self._merged_outcomes(ctx), users.unmapped_emails() if users.enabled else []
+            )
+            return (data, *write_report(run_folder, data))
+
+        self._checkpoint = lambda _ctx: report(final=False)
+        self.progress.start(Counter(node.rt.name for node in ctx.nodes.values()))
+        try:
+            await self._phases(ctx, selected)
+        finally:
+            self.progress.stop()
+        data, json_path, text_path = report(final=True)
+        if not self.options.dry_run:
+            state.finish_run(run_id, "completed" if data["failed"] == 0 else "failed")
+        return RunResult(data, json_path, text_path)
+
+    def _merged_outcomes(self, ctx: RunContext) -> list[Outcome]:
+        """A resumed run reports what the interrupted invocation wrote, not 'unchanged'."""
+        earlier = (
+            {(o["kind"], o["source_id"]): o for o in ctx.state.outcomes(ctx.run_id)}
+            if not self.options.dry_run
+            else {}
+        )
+        for outcome in ctx.outcomes:
+            before = earlier.get((outcome.kind, outcome.source_id))
+            if before and outcome.action == "unchanged" and before["action"] in ("created", "updated"):
+                outcome.action = before["action"]
+        return ctx.outcomes
+
+    def _record(self, ctx: RunContext, outcome: Outcome) -> None:
+        ctx.record(outcome)
+        self.progress.advance(outcome.type, outcome.action)
+        if len(ctx.outcomes) % self.settings.migration_checkpoint_interval == 0 and self._checkpoint:
+            self._checkpoint(ctx)
+
+    async def _phases(self, ctx: RunContext, selected: set[str]) -> None:
+        s = self.settings
+        per_type = {rt.name: asyncio.Semaphore(s.migration_max_concurrent_resources) for rt in RESOURCE_TYPES}
+        org_nodes = [n for n in ctx.nodes.values() if n.project_id is None]
+        await self._run_dag(ctx, org_nodes, per_type)
+        by_project: dict[str, list[Node]] = {}
+        for node in ctx.nodes.values():
+            if node.project_id is not None:
+                by_project.setdefault(node.project_id, []).append(node)
+        project_slots = asyncio.Semaphore(s.migration_max_concurrent)
+
+        async def one_project(nodes: list[Node]) -> None:
+            async with project_slots:
+                await self._run_dag(ctx, nodes, per_type)
+
+        await asyncio.gather(*(one_project(nodes) for nodes in by_project.values()))
+        await self._settle_deferred(ctx)
+        if "projects" in selected:
+            for node in org_nodes:
+                if node.rt.kind == "project":
+                    outcome = await migrate_settings(ctx, node)
+                    if outcome:
+                        self._record(ctx, outcome)
+        if "acls" in selected:
+            await migrate_acls(ctx)
+
+    async def _run_dag(self, ctx: RunContext, nodes: list[Node], sems: dict[str, asyncio.Semaphore]) -> None:
+        async def one(node: Node) -> None:
+            assert node.done is not None
+            try:
+                for dep in node.deps:
+                    dep_done = ctx.nodes[dep].done
+                    if dep_done is not None:
+                        await asyncio.shield(dep_done)
+                async with sems[node.rt.name]:
+                    outcome = await migrate_node(ctx, node)
+                self._record(ctx, outcome)
+                node.done.set_result(outcome.dest_id if outcome.action != "failed" else None)
+            finally:
+                if not node.done.done():
+                    node.done.set_result(None)
+
+        await asyncio.gather(*(one(node) for node in nodes))
+
+    async def _settle_deferred(self, ctx: RunContext) -> None:
+        """Patch in references that pointed at objects created later (cycles, other projects)."""
+        deferred = [o for o in ctx.outcomes if any(n.startswith("deferred: ") for n in o.notes)]
+        for first in deferred:
+            node = ctx.nodes[(first.kind, first.source_id)]
+            second = await migrate_node(ctx, node, final=True)
+            first.notes = [n for n in first.notes if not n.startswith("deferred: ")]
+            if second.action == "failed" or first.action == "unchanged":
+                first.action, first.reason, first.error = second.action, second.reason, second.error
+            first.unresolved = second.unresolved
+            first.notes += [n for n in second.notes if n not in first.notes]
+            if second.action in ("updated", "created"):
+                first.notes.append("references patched in after creation")
+            first.dest_id = second.dest_id or first.dest_id
+            ctx.state.record_outcome(ctx.run_id, first.kind, first.source_id, first.to_dict())

@@ -1,0 +1,156 @@
+"""Migration state in SQLite: the id map, checksums, versions and per-run outcomes.
+
+One database per (source org, destination org) pair. Every change is committed
+at once in WAL mode, so a `kill -9` at any instant leaves a consistent file.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS id_map (
+    kind TEXT NOT NULL,
+    src_id TEXT NOT NULL,
+    dest_id TEXT NOT NULL,
+    src_checksum TEXT,
+    dest_checksum TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (kind, src_id)
+);
+CREATE INDEX IF NOT EXISTS id_map_dest ON id_map (kind, dest_id);
+CREATE TABLE IF NOT EXISTS xact_map (
+    kind TEXT NOT NULL,
+    src_id TEXT NOT NULL,
+    src_xact TEXT NOT NULL,
+    dest_xact TEXT NOT NULL,
+    PRIMARY KEY (kind, src_id, src_xact)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    status TEXT NOT NULL,
+    options TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outcomes (
+    run_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    src_id TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (run_id, kind, src_id)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Mapping:
+    kind: str
+    src_id: str
+    dest_id: str
+    src_checksum: str | None
+    dest_checksum: str | None
+
+
+def pair_folder(state_dir: Path, source_org: str, dest_org: str) -> Path:
+    def safe(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80]
+
+    return state_dir / f"{safe(source_org)}__to__{safe(dest_org)}"
+
+
+class StateStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # meta
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # id map
+    def mapping(self, kind: str, src_id: str) -> Mapping | None:
+        row = self._db.execute(
+            "SELECT kind, src_id, dest_id, src_checksum, dest_checksum FROM id_map WHERE kind = ? AND src_id = ?",
+            (kind, src_id),
+        ).fetchone()
+        return Mapping(*row) if row else None
+
+    def mappings(self, kind: str | None = None) -> Iterator[Mapping]:
+        query = "SELECT kind, src_id, dest_id, src_checksum, dest_checksum FROM id_map"
+        rows = self._db.execute(query + " WHERE kind = ?", (kind,)) if kind else self._db.execute(query)
+        for row in rows:
+            yield Mapping(*row)
+
+    def record_mapping(
+        self, kind: str, src_id: str, dest_id: str, src_checksum: str | None, dest_checksum: str | None
+    ) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO id_map (kind, src_id, dest_id, src_checksum, dest_checksum, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (kind, src_id, dest_id, src_checksum, dest_checksum, time.time()),
+        )
+
+    def forget_mapping(self, kind: str, src_id: str) -> None:
+        self._db.execute("DELETE FROM id_map WHERE kind = ? AND src_id = ?", (kind, src_id))
+
+    # versions (transaction ids)
+    def record_xact(self, kind: str, src_id: str, src_xact: str, dest_xact: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO xact_map (kind, src_id, src_xact, dest_xact) VALUES (?, ?, ?, ?)",
+            (kind, src_id, src_xact, dest_xact),
+        )
+
+    def dest_xact(self, kind: str, src_id: str, src_xact: str) -> str | None:
+        row = self._db.execute(
+            "SELECT dest_xact FROM xact_map WHERE kind = ? AND src_id = ? AND src_xact = ?",
+            (kind, src_id, src_xact),
+        ).fetchone()
+        return row[0] if row else None
+
+    # runs
+    def last_run(self) -> tuple[str, str] | None:
+        row = self._db.execute("SELECT run_id, status FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+        return (row[0], row[1]) if row else None
+
+    def start_run(self, run_id: str, options: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO runs (run_id, started_at, status, options) VALUES (?, ?, 'running', ?)",
+            (run_id, time.time(), orjson.dumps(options).decode()),
+        )
+        self._db.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", (run_id,))
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        self._db.execute(
+            "UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?", (status, time.time(), run_id)
+        )
+
+    def record_outcome(self, run_id: str, kind: str, src_id: str, record: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO outcomes (run_id, kind, src_id, record) VALUES (?, ?, ?, ?)",
+            (run_id, kind, src_id, orjson.dumps(record).decode()),
+        )
+
+    def outcomes(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT record FROM outcomes WHERE run_id = ? ORDER BY rowid", (run_id,))
+        return [orjson.loads(row[0]) for row in rows]

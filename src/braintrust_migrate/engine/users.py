@@ -1,0 +1,68 @@
+"""Users cannot be created through the API: map them between orgs by email."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import structlog
+
+from braintrust_migrate.client import ApiClient
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class UserMap:
+    enabled: bool
+    source_emails: dict[str, str] = field(default_factory=dict)  # source user id -> email
+    dest_ids: dict[str, str] = field(default_factory=dict)  # lower-cased email -> dest user id
+    invited: list[str] = field(default_factory=list)
+
+    def dest_id(self, src_user_id: str) -> str | None:
+        if not self.enabled:
+            return None
+        email = self.source_emails.get(src_user_id)
+        return self.dest_ids.get(email.lower()) if email else None
+
+    def email(self, src_user_id: str) -> str | None:
+        return self.source_emails.get(src_user_id)
+
+    def unmapped_emails(self) -> list[str]:
+        return sorted(e for e in self.source_emails.values() if e and e.lower() not in self.dest_ids)
+
+
+async def _list_users(client: ApiClient, org_name: str | None) -> list[dict]:
+    return await client.list_all("/v1/user", {"org_name": org_name})
+
+
+async def build_user_map(
+    source: ApiClient,
+    dest: ApiClient,
+    *,
+    enabled: bool,
+    invite: bool,
+    dry_run: bool,
+    source_org: str | None,
+    dest_org: str | None,
+) -> UserMap:
+    users = UserMap(enabled=enabled)
+    for user in await _list_users(source, source_org):
+        if user.get("email"):
+            users.source_emails[user["id"]] = user["email"]
+    if not enabled:
+        return users
+    users.dest_ids = {
+        u["email"].lower(): u["id"] for u in await _list_users(dest, dest_org) if u.get("email")
+    }
+    missing = users.unmapped_emails()
+    if invite and missing and not dry_run:
+        body: dict = {"invite_users": {"emails": missing, "send_invite_emails": False}}
+        if dest_org:
+            body["org_name"] = dest_org
+        await dest.patch_json("/v1/organization/members", body)
+        users.invited = missing
+        log.info("invited users into the destination org", count=len(missing))
+        users.dest_ids = {
+            u["email"].lower(): u["id"] for u in await _list_users(dest, dest_org) if u.get("email")
+        }
+    return users
