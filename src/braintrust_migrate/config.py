@@ -224,7 +224,7 @@ class Settings(BaseSettings):
     @field_validator("migration_projects", mode="before")
     @classmethod
     def _split_projects(cls, value: Any) -> Any:
-        return split_list(value)
+        return split_list(value, strip=False)
 
     @field_validator("migration_created_after", "migration_created_before", mode="before")
     @classmethod
@@ -260,8 +260,12 @@ class Settings(BaseSettings):
         return self.bt_source_org_name if side == "source" else self.bt_dest_org_name
 
 
-def split_list(value: Any) -> list[str]:
-    """Comma-separated names, CSV quoting allowed ("A, Inc.",B); lists are flattened."""
+def split_list(value: Any, *, strip: bool = True) -> list[str]:
+    """Comma-separated names, CSV quoting allowed ("A, Inc.",B); lists are flattened.
+
+    With strip=False, names keep their spaces (project names may have them); the
+    caller then matches loosely.
+    """
     if value is None:
         return []
     items = value if isinstance(value, list | tuple) else [value]
@@ -269,8 +273,8 @@ def split_list(value: Any) -> list[str]:
     for item in items:
         if not isinstance(item, str):
             raise ValueError("expected a comma-separated string")
-        for row in csv.reader([item], skipinitialspace=True):
-            names.extend(name.strip() for name in row if name.strip())
+        for row in csv.reader([item], skipinitialspace=strip):
+            names.extend((name.strip() if strip else name) for name in row if name.strip())
     return list(dict.fromkeys(names))
 
 

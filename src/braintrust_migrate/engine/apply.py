@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,7 +79,50 @@ async def translate(ctx: RunContext, node: Node, *, final: bool) -> Translation:
         if slot.ref.on_missing == "fail":
             result.missing_required = True
     drop_slots(to_drop)
+    _translate_embedded_ids(ctx, body, result)
     return result
+
+
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _translate_embedded_ids(ctx: RunContext, body: dict[str, Any], result: Translation) -> None:
+    """Ids inside opaque payloads (BTQL filters, view and chart options, metadata).
+
+    No field lists them, so scan every string: a source-org object id found there is
+    replaced by its destination id, or its key is removed and reported when unknown.
+    """
+
+    def fix(text: str, path: str) -> str | None:
+        for found in set(UUID_RE.findall(text)):
+            kind = ctx.source_kind(found)
+            if kind is None:
+                continue
+            dest_id = ctx.peek(kind, found)
+            if not dest_id:
+                result.unresolved.append(Unresolved(path, kind, found))
+                return None
+            text = text.replace(found, dest_id)
+        return text
+
+    def walk(node: Any, path: str) -> None:
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        removed = []
+        for key, value in items:
+            here = f"{path}.{key}" if isinstance(node, dict) else f"{path}[{key}]"
+            here = here.lstrip(".")
+            if isinstance(value, dict | list):
+                walk(value, here)
+            elif isinstance(value, str) and len(value) >= 36:
+                fixed = fix(value, here)
+                if fixed is None:
+                    removed.append(key)
+                else:
+                    node[key] = fixed
+        for key in reversed(removed):
+            del node[key]
+
+    walk(body, "")
 
 
 def _fingerprint(value: str) -> str:

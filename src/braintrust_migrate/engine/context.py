@@ -47,12 +47,25 @@ class RunContext:
     known: dict[Key, str] = field(default_factory=dict)  # dest ids settled in this run
     outcomes: list[Outcome] = field(default_factory=list)
     _lookups: dict[Key, str | None] = field(default_factory=dict)
+    _source_kinds: dict[str, str] | None = None
 
     def record(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
         self.state.record_outcome(self.run_id, outcome.kind, outcome.source_id, outcome.to_dict())
 
     # id resolution
+    def source_kind(self, object_id: str) -> str | None:
+        """The kind of a source-org object id (None for ids that are not the source org's)."""
+        if self._source_kinds is None:
+            kinds = {oid: kind for kind, objects in self.src_inv.objects.items() for oid in objects}
+            kinds.update({src_id: kind for kind, src_id in self.nodes})
+            for role in self.src_inv.of("role"):
+                if role.get("org_id") is None:
+                    kinds.pop(role["id"], None)  # system roles are global, not the source org's
+            kinds[self.source_org["id"]] = "organization"
+            self._source_kinds = kinds
+        return self._source_kinds.get(object_id)
+
     def peek(self, kind: str | None, src_id: str) -> str | None:
         """A destination id known now, without waiting or network: this run, then earlier runs."""
         if kind == "organization":

@@ -81,14 +81,17 @@ def _selected_projects(settings: Settings, inv: Inventory) -> dict[str, dict[str
     if not wanted:
         return projects
     names = {p.get("name"): pid for pid, p in projects.items()}
-    unknown = [name for name in wanted if name not in names]
+    loose = {str(name).strip(): pid for name, pid in names.items()}
+    # Exact names first; "A , B" style lists add spaces that names rarely have.
+    chosen = {want: names.get(want) or loose.get(want.strip()) for want in wanted}
+    unknown = [name for name, pid in chosen.items() if pid is None]
     if unknown:
         known = sorted(str(n) for n in names)
         shown = ", ".join(map(repr, known[:30])) + (" …" if len(known) > 30 else "")
         raise MigrationInputError(
             f"unknown project(s) {', '.join(map(repr, unknown))}; projects in the source org: {shown}"
         )
-    return {names[name]: projects[names[name]] for name in wanted}
+    return {pid: projects[pid] for pid in chosen.values() if pid}
 
 
 def build_nodes(
