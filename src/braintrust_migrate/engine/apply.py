@@ -152,11 +152,12 @@ async def _find_dest(ctx: RunContext, node: Node, body: dict[str, Any]) -> tuple
     if rt.kind == "view" and body.get("object_id"):
         await load_views(ctx.dest, ctx.dst_inv, [(body["object_type"], body["object_id"])])
     mapping = ctx.state.mapping(*node.key)
-    if mapping:
+    if mapping and mapping.dest_id:
         found = ctx.dst_inv.get(rt.kind, mapping.dest_id)
         if found is not None:
             return found, True
-    return ctx.dst_inv.find(rt, identity(rt, body)), False
+    intent = mapping is not None and not mapping.dest_id
+    return ctx.dst_inv.find(rt, identity(rt, body)), intent
 
 
 async def write(
@@ -167,6 +168,10 @@ async def write(
     if dest is None:
         if rt.kind in ORG_NAME_BODY_KINDS and ctx.dest_org_name:
             payload["org_name"] = ctx.dest_org_name
+        if ctx.state.mapping(*node.key) is None:
+            # An intent: if we die before recording the new id, the next run finds the
+            # object by identity and knows it is ours, not a pre-existing conflict.
+            ctx.state.record_mapping(rt.kind, node.src["id"], "", None, None)
         return await ctx.dest.post_json(rt.path, payload)
     renamed = identity(rt, body) != identity(rt, dest)
     if rt.update == "patch" or renamed:
@@ -210,7 +215,8 @@ def decide(
     dest_sum = checksum(dest_body)
     if mapping is not None:
         source_changed = mapping.src_checksum != src_sum
-        dest_changed = mapping.dest_checksum != dest_sum
+        # No checksum: we created it but died before reading it back; it is ours.
+        dest_changed = mapping.dest_checksum is not None and mapping.dest_checksum != dest_sum
     else:
         # A secret value cannot be read back, so a supplied one always counts as a change.
         source_changed = bool(differing_paths(body, expected)) or has_secret

@@ -83,7 +83,7 @@ class RunContext:
             if key in self.nodes:
                 continue  # pending in this run: the state may point at a deleted object
             mapping = self.state.mapping(*key)
-            if mapping and self._dest_exists(key[0], mapping.dest_id):
+            if mapping and mapping.dest_id and self._dest_exists(key[0], mapping.dest_id):
                 return mapping.dest_id
         return None
 
