@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import types
+import typing
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -72,7 +73,13 @@ SETTING_NAMES = {param.name for param in SETTING_PARAMETERS}
 
 def with_settings(command: Callable[..., Any]) -> Callable[..., Any]:
     signature = inspect.signature(command)
-    own = [param for name, param in signature.parameters.items() if name != "settings"]
+    # Commands use postponed annotations: give Typer the evaluated ones.
+    hints = typing.get_type_hints(command, include_extras=True)
+    own = [
+        param.replace(annotation=hints.get(name, param.annotation))
+        for name, param in signature.parameters.items()
+        if name != "settings"
+    ]
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> Any:
@@ -82,7 +89,9 @@ def with_settings(command: Callable[..., Any]) -> Callable[..., Any]:
         configure_logging(settings.log_level, settings.log_format)
         return command(settings=settings, **kwargs)
 
-    wrapper.__signature__ = signature.replace(parameters=own + SETTING_PARAMETERS)  # type: ignore[attr-defined]
+    params = own + SETTING_PARAMETERS
+    wrapper.__signature__ = signature.replace(parameters=params, return_annotation=None)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {param.name: param.annotation for param in params}
     return wrapper
 
 
