@@ -1,0 +1,253 @@
+"""The sandbox's Starlette application: routing, auth, errors, the admin API.
+
+Every object route comes from :data:`objects.TYPES` and the spec (a route exists
+exactly when the spec defines the operation). Each request is handled off the
+event loop, inside one store transaction: authenticate, validate, act, commit.
+
+Errors are JSON ``{"error": "<message naming the field>"}`` with 400 (bad input,
+including malformed JSON and bad uuids), 401 (missing / unknown key), 403 (no
+access), 404 (unknown id or path), 405 (method not defined by the spec); a 500 means
+a sandbox bug.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request as HttpRequest
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from braintrust_migrate.sandbox import admin, handlers, special
+from braintrust_migrate.sandbox.common import ApiError, Ctx, Request
+from braintrust_migrate.sandbox.objects import TYPES, ObjectType
+from braintrust_migrate.sandbox.store import KeyInfo, Store, Tx
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Ctx], Any]
+ADMIN_HEADER = "x-sandbox-admin-key"
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(value), status_code=status, media_type="application/json", headers=headers)
+
+
+def error_response(status: int, message: str) -> Response:
+    return json_response({"error": message}, status)
+
+
+class SandboxState:
+    """What every request needs: the store and the admin key (later parts hang settings here)."""
+
+    def __init__(self, store: Store, admin_key: str | None) -> None:
+        self.store = store
+        self.admin_key = admin_key
+        self.settings: dict[str, Any] = {}
+        # Write requests (POST/PUT/PATCH/DELETE) that authenticated, per API key, whatever
+        # their outcome: lets tests assert that a re-run or a dry run writes nothing.
+        self._writes: Counter[str] = Counter()
+        self._writes_lock = threading.Lock()
+
+    def write_count(self, api_key: str) -> int:
+        with self._writes_lock:
+            return self._writes[api_key]
+
+    def authenticate(self, tx: Tx, authorization: str | None) -> KeyInfo:
+        if not authorization:
+            raise ApiError(401, "Missing Authorization header: pass 'Authorization: Bearer <API key>'")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "Malformed Authorization header: expected 'Bearer <API key>'")
+        info = tx.key_info(token.strip())
+        if info is None:
+            raise ApiError(401, "Invalid API key")
+        return info
+
+    def dispatch(self, handler: Handler, req: Request) -> Response:
+        try:
+            with self.store.transaction() as tx:
+                caller = self.authenticate(tx, req.authorization)
+                if req.method in _WRITE_METHODS:
+                    with self._writes_lock:
+                        self._writes[caller.key] += 1
+                result = handler(Ctx(tx, caller, req))
+        except ApiError as exc:
+            return error_response(exc.status, exc.message)
+        except Exception:
+            log.exception("sandbox: unhandled error in %s %s", req.method, req.spec_path)
+            return error_response(500, "Internal sandbox error (this is a bug in the sandbox)")
+        return json_response(result)
+
+
+# --- route table --------------------------------------------------------------------------------
+
+
+def route_table() -> dict[str, dict[str, Handler]]:
+    """Spec path template -> HTTP method -> handler. Specific paths come first."""
+    table: dict[str, dict[str, Handler]] = {}
+
+    def add(path: str, method: str, fn: Handler) -> None:
+        table.setdefault(path, {})[method] = fn
+
+    add("/v1/acl/list_org", "GET", special.acl_list_org)
+    add("/v1/acl/batch_update", "POST", special.acl_batch_update)
+    add("/v1/organization/members", "PATCH", special.patch_org_members)
+    add("/v1/acl", "DELETE", special.acl_delete_by_body)
+    add("/v1/ai_secret", "DELETE", special.ai_secret_delete_by_body)
+    add("/v1/service_token", "DELETE", special.service_token_delete_by_body)
+    for t in TYPES.values():
+        _add_type(add, t)
+    return table
+
+
+def _add_type(add: Callable[[str, str, Handler], None], t: ObjectType) -> None:
+    if t.has("list"):
+        add(t.base, "GET", lambda ctx: handlers.list_objects(ctx, t))
+    if t.has("create"):
+        add(t.base, "POST", lambda ctx: handlers.create(ctx, t))
+    if t.has("put"):
+        add(t.base, "PUT", lambda ctx: handlers.create(ctx, t, put=True))
+    if t.has("get"):
+        add(t.item_path, "GET", lambda ctx: handlers.get(ctx, t))
+    if t.has("patch"):
+        add(t.item_path, "PATCH", lambda ctx: handlers.patch(ctx, t))
+    if t.has("delete"):
+        add(t.item_path, "DELETE", lambda ctx: handlers.delete(ctx, t))
+
+
+def _endpoint(state: SandboxState, spec_path: str, by_method: dict[str, Handler]) -> Callable[..., Any]:
+    async def endpoint(request: HttpRequest) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        req = Request(
+            spec_path=spec_path,
+            method=method,
+            path_params=dict(request.path_params),
+            query=request.query_params.multi_items(),
+            raw_body=await request.body(),
+            authorization=request.headers.get("authorization"),
+        )
+        return await run_in_threadpool(state.dispatch, by_method[method], req)
+
+    return endpoint
+
+
+# --- admin API ----------------------------------------------------------------------------------
+
+
+def _admin_routes(state: SandboxState) -> list[BaseRoute]:
+    def guarded(fn: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:
+        async def endpoint(request: HttpRequest) -> Response:
+            if state.admin_key is None:
+                return error_response(404, "The sandbox admin API is disabled (no admin key configured)")
+            given = request.headers.get(ADMIN_HEADER, "")
+            if not secrets.compare_digest(given.encode(), state.admin_key.encode()):
+                return error_response(401, f"Missing or wrong {ADMIN_HEADER} header")
+            raw = await request.body()
+            try:
+                body = orjson.loads(raw) if raw.strip() else {}
+            except orjson.JSONDecodeError:
+                return error_response(400, "Malformed JSON body")
+            if not isinstance(body, dict):
+                return error_response(400, "Expected a JSON object")
+            try:
+                return json_response(await run_in_threadpool(fn, body))
+            except (ValueError, TypeError, KeyError) as exc:
+                return error_response(400, str(exc))
+
+        return endpoint
+
+    def create_org(body: dict[str, Any]) -> dict[str, Any]:
+        users = body.get("users")
+        if users is not None and not (isinstance(users, list) and all(isinstance(u, str) for u in users)):
+            raise ValueError("users must be a list of emails")
+        org = admin.create_org(
+            state.store,
+            str(body["name"]),
+            body.get("api_key"),
+            users,
+            builtins=bool(body.get("builtins", True)),
+        )
+        return admin.org_json(org)
+
+    def grant(body: dict[str, Any]) -> dict[str, Any]:
+        admin.grant_org(state.store, str(body["api_key"]), str(body["org_name"]))
+        return {"status": "ok"}
+
+    def orgs(_: dict[str, Any]) -> list[dict[str, Any]]:
+        return [admin.org_json(o) for o in admin.list_orgs(state.store)]
+
+    def writes(body: dict[str, Any]) -> dict[str, Any]:
+        return {"api_key": body["api_key"], "writes": state.write_count(str(body["api_key"]))}
+
+    async def health(_: HttpRequest) -> Response:
+        return json_response({"status": "ok"})
+
+    return [
+        Route("/_sandbox/health", health, methods=["GET"]),
+        Route("/_sandbox/orgs", guarded(orgs), methods=["GET"]),
+        Route("/_sandbox/orgs", guarded(create_org), methods=["POST"]),
+        Route("/_sandbox/grants", guarded(grant), methods=["POST"]),
+        Route("/_sandbox/writes", guarded(writes), methods=["POST"]),
+    ]
+
+
+# --- app ----------------------------------------------------------------------------------------
+
+_CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Credentials": "true",
+    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+class _Preflight:
+    """The spec's CORS ``OPTIONS`` on every ``/v1`` path: no auth, 200 with Access-Control headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS" and scope["path"].startswith("/v1"):
+            await Response(status_code=200, headers=_CORS_HEADERS)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _index(_: HttpRequest) -> Response:
+    return PlainTextResponse("Hello, World!")
+
+
+async def _http_error(_: HttpRequest, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, exc.detail)
+    return json_response({"error": message}, exc.status_code, headers=exc.headers)
+
+
+def create_app(
+    store: Store, *, admin_key: str | None = None, extra_routes: Sequence[BaseRoute] = ()
+) -> Starlette:
+    """The sandbox ASGI app over ``store``. ``extra_routes`` come before the object routes."""
+    state = SandboxState(store, admin_key)
+    with store.transaction() as tx:
+        admin.ensure_system_roles(tx)
+    routes: list[BaseRoute] = [Route("/v1", _index, methods=["GET"]), *extra_routes, *_admin_routes(state)]
+    for path, by_method in route_table().items():
+        routes.append(Route(path, _endpoint(state, path, by_method), methods=list(by_method)))
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    app.state.sandbox = state
+    app.add_middleware(_Preflight)
+    return app

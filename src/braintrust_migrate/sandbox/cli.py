@@ -1,0 +1,199 @@
+"""``braintrust-migrate sandbox serve``: run the sandbox server in the foreground.
+
+Orgs come from ``--org NAME[=KEY]`` (repeatable) and/or ``--orgs-file`` (YAML)::
+
+    orgs:
+      - name: source
+        api_key: sk-source-key          # optional: generated when absent
+        users: [alice@example.com]      # optional: default 3 deterministic users
+      - name: dest
+    grants:                             # optional: one key acting in several orgs
+      - api_key: sk-source-key
+        org_name: dest
+
+With a database file, orgs that already exist are reused (a given key is added to
+them). The keys are printed: they are local throwaway keys, and you need them.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+app = typer.Typer(help="Run a local Braintrust-compatible API server (the sandbox).", no_args_is_help=True)
+
+
+@app.callback()
+def _group() -> None:
+    """Run a local Braintrust-compatible API server (the sandbox)."""
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def _parse_org(spec: str) -> dict[str, Any]:
+    name, sep, key = spec.partition("=")
+    name, key = name.strip(), key.strip()
+    if not name or (sep and not key):
+        raise _UsageError(f"--org expects NAME or NAME=KEY, got {spec!r}")
+    return {"name": name, "api_key": key or None}
+
+
+def _load_orgs_file(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise _UsageError(f"cannot read --orgs-file {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise _UsageError(f"--orgs-file {path} is not valid YAML: {exc}") from None
+    if isinstance(data, list):
+        data = {"orgs": data}
+    if not isinstance(data, dict):
+        raise _UsageError(f"--orgs-file {path}: expected a mapping with 'orgs' (and optional 'grants')")
+    orgs, grants = data.get("orgs") or [], data.get("grants") or []
+    if not isinstance(orgs, list) or not all(isinstance(o, dict) and o.get("name") for o in orgs):
+        raise _UsageError(f"--orgs-file {path}: 'orgs' must be a list of mappings, each with a 'name'")
+    if not isinstance(grants, list) or not all(
+        isinstance(g, dict) and g.get("api_key") and g.get("org_name") for g in grants
+    ):
+        raise _UsageError(f"--orgs-file {path}: each grant needs 'api_key' and 'org_name'")
+    for org in orgs:
+        users = org.get("users")
+        if users is not None and not (isinstance(users, list) and all(isinstance(u, str) for u in users)):
+            raise _UsageError(f"--orgs-file {path}: 'users' of org {org['name']!r} must be a list of emails")
+    return orgs, grants
+
+
+def _provision(server: Any, orgs: list[dict[str, Any]], grants: list[dict[str, str]]) -> None:
+    from braintrust_migrate.sandbox import admin
+
+    existing = {o.name: o for o in server.orgs()}
+    for org in orgs:
+        name, key = str(org["name"]), org.get("api_key")
+        if name in existing:
+            if key:
+                _ensure_key(server, name, str(key))
+            continue
+        try:
+            server.create_org(name, str(key) if key else None, org.get("users"))
+        except ValueError as exc:
+            if key and "already in use" in str(exc):  # the key exists (e.g. it is another org's): grant it
+                server.create_org(name, None, org.get("users"))
+                admin.grant_org(server.store, str(key), name)
+            else:
+                raise _UsageError(str(exc)) from None
+    for grant in grants:
+        try:
+            server.grant_org(str(grant["api_key"]), str(grant["org_name"]))
+        except ValueError as exc:
+            raise _UsageError(f"grant {grant['org_name']!r}: {exc}") from None
+
+
+def _ensure_key(server: Any, org_name: str, key: str) -> None:
+    from braintrust_migrate.sandbox import admin
+
+    with server.store.transaction() as tx:
+        known = tx.key_exists(key)
+    if known:
+        admin.grant_org(server.store, key, org_name)
+    else:
+        admin.add_org_key(server.store, org_name, key)
+
+
+@app.command()
+def serve(
+    port: int = typer.Option(8000, "--port", help="Port to listen on (0 picks a free one)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    db: str = typer.Option(":memory:", "--db", help="SQLite file to keep data in (default: in memory)."),
+    org: list[str] = typer.Option([], "--org", help="An org to create: NAME or NAME=API_KEY (repeatable)."),
+    orgs_file: Path | None = typer.Option(None, "--orgs-file", help="YAML file listing orgs and grants."),
+    admin_key: str | None = typer.Option(None, "--admin-key", help="Key for the /_sandbox admin API."),
+) -> None:
+    """Serve the Braintrust-compatible sandbox API until Ctrl-C / SIGTERM."""
+    from braintrust_migrate.sandbox.server import SandboxServer
+
+    try:
+        wanted = [_parse_org(o) for o in org]
+        grants: list[dict[str, str]] = []
+        if orgs_file is not None:
+            more, grants = _load_orgs_file(orgs_file)
+            wanted += more
+        if not 0 <= port <= 65535:
+            raise _UsageError(f"--port must be between 0 and 65535, got {port}")
+    except _UsageError as exc:
+        raise _fail(str(exc)) from None
+
+    try:
+        server = SandboxServer(db, host=host, port=port, admin_key=admin_key)
+    except Exception as exc:  # e.g. an unreadable database file
+        raise _fail(f"cannot open database {db!r}: {exc}") from None
+    try:
+        _provision(server, wanted, grants)
+    except _UsageError as exc:
+        server.close()
+        raise _fail(str(exc)) from None
+    try:
+        server.start()
+    except OSError as exc:
+        server.close()
+        reason = (
+            "is already in use" if exc.errno in (98, 48, 10048) else f"cannot be used ({exc.strerror or exc})"
+        )
+        raise _fail(f"port {port} on {host} {reason}") from None
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        _announce(server)
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.close()
+        typer.echo("sandbox stopped")
+
+
+def _announce(server: Any) -> None:
+    typer.echo(f"Braintrust sandbox listening on {server.url}")
+    typer.echo(f"admin key (header X-Sandbox-Admin-Key): {server.admin_key}")
+    orgs = server.orgs()
+    if not orgs:
+        typer.echo("no orgs yet: pass --org NAME[=KEY] or create them through the admin API")
+    for org in orgs:
+        typer.echo(f"org {org.name}: api key {org.api_key}")
+    typer.echo("press Ctrl-C to stop")
+    sys.stdout.flush()
+
+
+@app.command("seed")
+def seed(
+    url: str = typer.Option("", "--url", help="Base URL of the Braintrust-compatible API."),
+    api_key: str = typer.Option("", "--api-key", help="API key of the org to fill."),
+    profile: str = typer.Option("small", "--profile", help="Size: small|medium|large."),
+    seed: str = typer.Option("0", "--seed", help="Random seed: same seed and profile, same contents."),
+    org_name: str = typer.Option("", "--org-name", help="Org to fill when the key sees several."),
+    concurrency: str = typer.Option("8", "--concurrency", help="Requests in flight."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Fill an org with a realistic, deterministic set of objects of every type."""
+    from braintrust_migrate.sandbox.seed_cli import run_seed
+
+    run_seed(url, api_key, profile, seed, org_name, concurrency, as_json)
+
+
+if __name__ == "__main__":
+    app()
