@@ -30,6 +30,7 @@ log = structlog.get_logger(__name__)
 
 # Selectable names handled by the event-streaming stage, not by this object engine.
 STREAMED = ("logs", "dataset_snapshots")
+MAX_SETTLE_ROUNDS = 5
 
 
 class MigrationInputError(ConfigError):
@@ -340,17 +341,41 @@ class Runner:
         await asyncio.gather(*(one(node) for node in nodes))
 
     async def _settle_deferred(self, ctx: RunContext) -> None:
-        """Patch in references that pointed at objects created later (cycles, other projects)."""
-        deferred = [o for o in ctx.outcomes if any(n.startswith("deferred: ") for n in o.notes)]
-        for first in deferred:
-            node = ctx.nodes[(first.kind, first.source_id)]
-            second = await migrate_node(ctx, node, final=True)
-            first.notes = [n for n in first.notes if not n.startswith("deferred: ")]
-            if second.action == "failed" or first.action == "unchanged":
-                first.action, first.reason, first.error = second.action, second.reason, second.error
-            first.unresolved = second.unresolved
-            first.notes += [n for n in second.notes if n not in first.notes]
-            if second.action in ("updated", "created"):
-                first.notes.append("references patched in after creation")
-            first.dest_id = second.dest_id or first.dest_id
-            ctx.state.record_outcome(ctx.run_id, first.kind, first.source_id, first.to_dict())
+        """Patch in references that pointed at objects created later (cycles, other projects).
+
+        Writing an object gives it a new transaction id, so objects pinning a version of
+        one just patched are revisited until nothing changes (a few rounds at most).
+        """
+        by_key = {(o.kind, o.source_id): o for o in ctx.outcomes}
+        todo = [o for o in ctx.outcomes if any(n.startswith("deferred: ") for n in o.notes)]
+        for _ in range(MAX_SETTLE_ROUNDS):
+            if not todo:
+                return
+            rewritten: set[Key] = set()
+            for first in todo:
+                node = ctx.nodes[(first.kind, first.source_id)]
+                second = await migrate_node(ctx, node, final=True)
+                self._merge_settled(ctx, first, second)
+                if second.action in ("created", "updated"):
+                    rewritten.add(node.key)
+            todo = [
+                by_key[node.key]
+                for node in ctx.nodes.values()
+                if (node.deps | node.soft) & rewritten
+                and node.key in by_key
+                and by_key[node.key].action not in ("failed", "skipped", "conflict")
+            ]
+
+    def _merge_settled(self, ctx: RunContext, first: Outcome, second: Outcome) -> None:
+        first.notes = [n for n in first.notes if not n.startswith("deferred: ")]
+        if second.action == "failed" or first.action == "unchanged":
+            first.action, first.reason, first.error = second.action, second.reason, second.error
+        first.unresolved = second.unresolved
+        first.notes += [n for n in second.notes if n not in first.notes]
+        if (
+            second.action in ("updated", "created")
+            and "references patched in after creation" not in first.notes
+        ):
+            first.notes.append("references patched in after creation")
+        first.dest_id = second.dest_id or first.dest_id
+        ctx.state.record_outcome(ctx.run_id, first.kind, first.source_id, first.to_dict())
