@@ -242,3 +242,43 @@ async def test_secret_values_come_from_the_secrets_file(sandbox_server, sandbox_
     assert any(
         f["reason"] == "secret_needs_value" and f["name"] == "ANTHROPIC" for f in result.report["follow_ups"]
     )
+
+
+async def test_users_are_mapped_by_email_and_missing_ones_invited(sandbox_server, sandbox_orgs, tmp_path):
+    url, src, dst = sandbox_server.url, sandbox_orgs.source, sandbox_orgs.dest
+    source_users = {u["email"]: u["id"] for u in list_all(url, src, "/v1/user")}
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {src.api_key}"}) as client:
+        client.post("/v1/group", json={"name": "everyone", "member_users": list(source_users.values())})
+    unmapped = await migrate(url, src, dst, tmp_path, migration_resources="groups")
+    group = next(g for g in snapshot(url, dst)["groups"] if g["name"] == "everyone")
+    assert group["member_users"] == []
+    assert any(f["reason"] == "user_not_mapped" for f in unmapped.report["follow_ups"])
+
+    invited = await migrate(
+        url, src, dst, tmp_path, migration_resources="groups", map_users=True, invite_users=True
+    )
+    dest_users = {u["email"]: u["id"] for u in list_all(url, dst, "/v1/user")}
+    assert set(source_users) <= set(dest_users)
+    group = next(g for g in snapshot(url, dst)["groups"] if g["name"] == "everyone")
+    assert sorted(group["member_users"]) == sorted(dest_users[e] for e in source_users)
+    assert invited.ok
+
+
+async def test_created_window_selects_experiments(sandbox_server, sandbox_orgs, tmp_path):
+    url, src, dst = sandbox_server.url, sandbox_orgs.source, sandbox_orgs.dest
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {src.api_key}"}) as client:
+        project = client.post("/v1/project", json={"name": "P"}).json()
+        client.post("/v1/experiment", json={"project_id": project["id"], "name": "recent"})
+    in_window = await migrate(
+        url, src, dst, tmp_path, migration_resources="experiments", migration_created_after="2000-01-01"
+    )
+    assert [o["name"] for o in in_window.report["objects"] if o["type"] == "experiments"] == ["recent"]
+    outside = await migrate(
+        url,
+        src,
+        dst,
+        tmp_path / "b",
+        migration_resources="experiments",
+        migration_created_before="2000-01-01",
+    )
+    assert [o for o in outside.report["objects"] if o["type"] == "experiments"] == []

@@ -121,3 +121,18 @@ def test_dotenv_in_working_directory_is_read(workdir: Path) -> None:
     out = run("validate", cwd=workdir)
     assert out.returncode == 2
     assert "BT_DEST_API_KEY is not set" in out.stderr  # the source key came from .env
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--resources", "datasets,bogus"], "unknown resource type 'bogus'"),
+        (["--secrets-file", "missing.yaml"], "--secrets-file missing.yaml: cannot read the file"),
+        (["--invite-users"], "--invite-users needs --map-users"),
+    ],
+)
+def test_migrate_bad_input_is_one_line_exit_2(workdir: Path, args: list[str], expected: str) -> None:
+    out = run("migrate", *args, env=KEYS, cwd=workdir)
+    assert out.returncode == 2, out.stderr
+    assert expected in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
