@@ -24,6 +24,7 @@ from braintrust_migrate.engine.secrets_file import load_secrets
 from braintrust_migrate.redact import scrub
 from braintrust_migrate.sandbox.cli import app as sandbox_app
 from braintrust_migrate.validate import ValidationResult, run_validation
+from braintrust_migrate.verify.runner import Verifier
 
 app = typer.Typer(
     name="braintrust-migrate",
@@ -153,6 +154,9 @@ def migrate(
             dir_okay=False,
         ),
     ] = None,
+    verify_after: Annotated[
+        bool, typer.Option("--verify", help="Run `verify` after migrating; exit 0 only at parity.")
+    ] = False,
 ) -> None:
     """Copy every selected object from the source org into the destination org."""
     if invite_users and not map_users:
@@ -171,7 +175,39 @@ def migrate(
         raise typer.Exit(1) from None
     sys.stdout.write(result.summary_path.read_text(encoding="utf-8"))
     stdout.print(f"report: {result.report_path}\nsummary: {result.summary_path}")
-    raise typer.Exit(0 if result.ok else 1)
+    ok = result.ok
+    if verify_after and not dry_run:
+        parity = _run_verify(settings, map_users=map_users, folder=result.report_path.parent)
+        ok = ok and parity
+    raise typer.Exit(0 if ok else 1)
+
+
+def _run_verify(settings: Settings, *, map_users: bool, folder: Path | None = None) -> bool:
+    try:
+        result = asyncio.run(Verifier(settings, map_users=map_users, folder=folder).run())
+    except ApiError as error:
+        sys.stderr.write(f"error: {error.message}\n")
+        raise typer.Exit(1) from None
+    sys.stdout.write(result.summary_path.read_text(encoding="utf-8"))
+    stdout.print(f"verify report: {result.report_path}\nverify summary: {result.summary_path}")
+    return result.ok
+
+
+@app.command()
+@with_settings
+def verify(
+    settings: Settings,
+    map_users: Annotated[
+        bool,
+        typer.Option(
+            "--map-users", help="Compare user references by email (as `migrate --map-users` wrote them)."
+        ),
+    ] = False,
+) -> None:
+    """Compare source and destination: missing, extra and differing objects, leaked source ids."""
+    settings.api_key("source")
+    settings.api_key("dest")
+    raise typer.Exit(0 if _run_verify(settings, map_users=map_users) else 1)
 
 
 def _fail(message: str, code: int) -> None:

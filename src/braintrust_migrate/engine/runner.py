@@ -76,7 +76,7 @@ def _in_window(settings: Settings, obj: dict[str, Any]) -> bool:
     return (after is None or created >= after) and (before is None or created < before)
 
 
-def _selected_projects(settings: Settings, inv: Inventory) -> dict[str, dict[str, Any]]:
+def selected_projects(settings: Settings, inv: Inventory) -> dict[str, dict[str, Any]]:
     projects = {p["id"]: p for p in inv.of("project")}
     wanted = settings.migration_projects
     if not wanted:
@@ -198,7 +198,7 @@ class Runner:
             load_inventory(source, s.bt_source_org_name, source_types),
             load_inventory(dest, s.bt_dest_org_name, ALL_LISTABLE),
         )
-        projects = _selected_projects(s, src_inv)
+        projects = selected_projects(s, src_inv)
         if "views" in selected:
             owners = [("project", pid) for pid in projects]
             owners += [

@@ -1,0 +1,252 @@
+"""`verify`: compare source and destination, write verify_report.json and a summary."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from braintrust_migrate.client import ApiClient, client_for
+from braintrust_migrate.config import Settings
+from braintrust_migrate.engine.extras import ACL_FIELDS, acl_key
+from braintrust_migrate.engine.inventory import (
+    ALL_LISTABLE,
+    Inventory,
+    identity,
+    load_inventory,
+    load_views,
+    view_owners,
+)
+from braintrust_migrate.engine.refs import POLYMORPHIC_KINDS
+from braintrust_migrate.engine.report import write_atomic
+from braintrust_migrate.engine.resources import RESOURCE_TYPES, ResourceType
+from braintrust_migrate.engine.runner import discover_org, selected_projects
+from braintrust_migrate.engine.state import StateStore, pair_folder
+from braintrust_migrate.verify.objects import IdMap, TypeParity, compare_type, find_leaks
+
+ORG_OWNED = ("org_env_vars",)
+
+
+@dataclass
+class VerifyResult:
+    report: dict[str, Any]
+    report_path: Path
+    summary_path: Path
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.report["ok"])
+
+
+def _by_type(inv: Inventory, rt: ResourceType) -> list[dict[str, Any]]:
+    objects = list(inv.of(rt.kind))
+    if rt.kind == "env_var":
+        org_level = rt.name in ORG_OWNED
+        objects = [o for o in objects if (o.get("object_type") == "organization") == org_level]
+    if rt.kind == "role":
+        objects = [o for o in objects if o.get("org_id") is not None]  # system roles are not the org's
+    return objects
+
+
+def _in_scope(rt: ResourceType, obj: dict[str, Any], inv: Inventory, projects: set[str]) -> bool:
+    """Whether an object belongs to the selected projects (org objects always do)."""
+    if rt.scope == "org":
+        return rt.kind != "project" or obj["id"] in projects
+    if rt.kind in ("view", "env_var"):
+        owner_type, owner_id = obj.get("object_type"), obj.get("object_id")
+        if owner_type == "project":
+            return owner_id in projects
+        kind = POLYMORPHIC_KINDS.get(owner_type or "") or ""
+        owner = inv.get(kind, owner_id or "") or inv.get("prompt", owner_id or "")
+        return bool(owner) and owner.get("project_id") in projects
+    return obj.get("project_id") in projects
+
+
+class Verifier:
+    def __init__(self, settings: Settings, *, map_users: bool = False, folder: Path | None = None) -> None:
+        self.settings = settings
+        self.map_users = map_users
+        self.folder = folder
+
+    async def run(self) -> VerifyResult:
+        source, dest = client_for(self.settings, "source"), client_for(self.settings, "dest")
+        async with source, dest:
+            return await self._run(source, dest)
+
+    def _types(self) -> list[ResourceType]:
+        chosen = set(self.settings.migration_resources) or {rt.name for rt in RESOURCE_TYPES}
+        return [rt for rt in RESOURCE_TYPES if rt.name in chosen or rt.name == "projects"]
+
+    async def _run(self, source: ApiClient, dest: ApiClient) -> VerifyResult:
+        s = self.settings
+        started = time.time()
+        source_org, dest_org = await asyncio.gather(
+            discover_org(source, s.bt_source_org_name), discover_org(dest, s.bt_dest_org_name)
+        )
+        src_inv, dst_inv = await asyncio.gather(
+            load_inventory(source, s.bt_source_org_name, ALL_LISTABLE),
+            load_inventory(dest, s.bt_dest_org_name, ALL_LISTABLE),
+        )
+        projects = selected_projects(s, src_inv)
+        await asyncio.gather(
+            load_views(source, src_inv, view_owners(src_inv)), load_views(dest, dst_inv, view_owners(dst_inv))
+        )
+        folder = pair_folder(s.migration_state_dir, source_org["id"], dest_org["id"])
+        ids = await self._id_map(source, dest, folder, source_org, dest_org, src_inv, dst_inv)
+        dest_projects = {ids.ids[p] for p in projects if p in ids.ids}
+        results: list[TypeParity] = []
+        for rt in self._types():
+            sources = [o for o in _by_type(src_inv, rt) if _in_scope(rt, o, src_inv, set(projects))]
+            dests = [o for o in _by_type(dst_inv, rt) if _in_scope(rt, o, dst_inv, dest_projects)]
+            if rt.kind == "project" and s.migration_projects:
+                dests = [o for o in dests if o["id"] in dest_projects]
+            results.append(compare_type(rt, sources, dests, ids, dst_inv))
+        acl = None
+        if not s.migration_resources or "acls" in s.migration_resources:
+            acl = await self._acls(source, dest, ids)
+        source_ids = {oid for kind, objs in src_inv.objects.items() for oid in objs if kind != "role"}
+        source_ids |= {r["id"] for r in src_inv.of("role") if r.get("org_id") is not None}
+        source_ids.add(source_org["id"])
+        dest_objects = [(rt.name, obj) for rt in self._types() for obj in _by_type(dst_inv, rt)]
+        leaks = find_leaks(dest_objects, source_ids)
+        ok = all(r.ok for r in results) and not leaks and (acl is None or acl.ok)
+        report = {
+            "ok": ok,
+            "source_org": source_org.get("name"),
+            "dest_org": dest_org.get("name"),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "duration_s": round(time.time() - started, 2),
+            "objects": [r.to_dict() for r in results] + ([acl.to_dict()] if acl else []),
+            "source_id_leaks": leaks[:100],
+            "source_id_leak_count": len(leaks),
+            "not_compared": [
+                "transaction ids pinned in references (versions differ between orgs by design)",
+                "secret values (the API never returns them)",
+            ],
+        }
+        out = self.folder or folder / "verify" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
+        out.mkdir(parents=True, exist_ok=True)
+        json_path, text_path = out / "verify_report.json", out / "verify_summary.txt"
+        write_atomic(json_path, orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        write_atomic(text_path, summary_text(report).encode())
+        return VerifyResult(report, json_path, text_path)
+
+    async def _id_map(
+        self,
+        source: ApiClient,
+        dest: ApiClient,
+        folder: Path,
+        source_org: dict[str, Any],
+        dest_org: dict[str, Any],
+        src_inv: Inventory,
+        dst_inv: Inventory,
+    ) -> IdMap:
+        ids = IdMap({source_org["id"]: dest_org["id"]})
+        state_path = folder / "state.db"
+        if state_path.exists():
+            store = StateStore(state_path)
+            try:
+                for m in store.mappings():
+                    if m.dest_id and (m.kind not in dst_inv.objects or dst_inv.get(m.kind, m.dest_id)):
+                        ids.ids[m.src_id] = m.dest_id
+            finally:
+                store.close()
+        dest_system = {r.get("name"): r["id"] for r in dst_inv.of("role") if r.get("org_id") is None}
+        for role in src_inv.of("role"):
+            if role.get("org_id") is None and role.get("name") in dest_system:
+                ids.ids[role["id"]] = dest_system[role["name"]]
+        if self.map_users:
+            src_users, dst_users = await asyncio.gather(
+                source.list_all("/v1/user"), dest.list_all("/v1/user")
+            )
+            by_email = {u["email"].lower(): u["id"] for u in dst_users if u.get("email")}
+            for user in src_users:
+                if user.get("email") and user["email"].lower() in by_email:
+                    ids.ids[user["id"]] = by_email[user["email"].lower()]
+        # Objects never migrated by this tool (or with no state): match by identity, in order.
+        for rt in RESOURCE_TYPES:
+            for obj in _by_type(src_inv, rt):
+                if obj["id"] in ids.ids:
+                    continue
+                expected, _ = ids.translate(rt, obj)
+                twin = dst_inv.find(rt, identity(rt, {**obj, **expected}))
+                if twin is not None:
+                    ids.ids[obj["id"]] = twin["id"]
+        return ids
+
+    async def _acls(self, source: ApiClient, dest: ApiClient, ids: IdMap) -> TypeParity:
+        s = self.settings
+        src_acls, dst_acls = await asyncio.gather(
+            source.list_all("/v1/acl/list_org", {"org_name": s.bt_source_org_name}),
+            dest.list_all("/v1/acl/list_org", {"org_name": s.bt_dest_org_name}),
+        )
+        parity = TypeParity("acls")
+        dest_keys = {acl_key(a): a for a in dst_acls}
+        claimed: set[str] = set()
+        for acl in src_acls:
+            translated = {
+                k: ids.ids.get(acl[k], None)
+                if k in ("object_id", "user_id", "group_id", "role_id") and acl.get(k)
+                else acl.get(k)
+                for k in ACL_FIELDS
+            }
+            label = {
+                "name": f"{acl.get('object_type')} {acl.get('permission') or 'role'}",
+                "source_id": acl["id"],
+            }
+            if any(
+                acl.get(k) and translated[k] is None for k in ("object_id", "user_id", "group_id", "role_id")
+            ):
+                parity.not_migratable.append(
+                    {**label, "reason": "references an object, user or group that does not map"}
+                )
+                continue
+            parity.source += 1
+            twin = dest_keys.get(acl_key(translated))
+            if twin is None:
+                parity.missing.append(label)
+            else:
+                parity.matched += 1
+                claimed.add(twin["id"])
+        mapped_objects = set(ids.ids.values())
+        for acl in dst_acls:
+            if acl["id"] not in claimed and acl.get("object_id") in mapped_objects:
+                parity.extra.append(
+                    {
+                        "name": f"{acl.get('object_type')} {acl.get('permission') or 'role'}",
+                        "dest_id": acl["id"],
+                    }
+                )
+        return parity
+
+
+def summary_text(report: dict[str, Any]) -> str:
+    lines = [
+        f"braintrust-migrate verify: {'PARITY' if report['ok'] else 'DIFFERENCES FOUND'}",
+        f"source: {report['source_org']}  ->  destination: {report['dest_org']}",
+        "",
+        f"{'type':<22}{'source':>8}{'matched':>9}{'missing':>9}{'extra':>7}{'differ':>8}{'n/a':>6}",
+    ]
+    for row in report["objects"]:
+        lines.append(
+            f"{row['type']:<22}{row['source']:>8}{row['matched']:>9}{row['missing']:>9}{row['extra']:>7}"
+            f"{row['differing']:>8}{len(row['not_migratable']):>6}"
+        )
+    for row in report["objects"]:
+        for kind in ("missing", "extra", "differing"):
+            for item in row[f"{kind}_sample"][:5]:
+                detail = f" fields: {', '.join(item['fields'])}" if item.get("fields") else ""
+                lines.append(f"  {kind}: {row['type']} {item.get('name')}{detail}")
+    if report["source_id_leak_count"]:
+        lines += ["", f"source-org ids found in the destination: {report['source_id_leak_count']}"]
+        for leak in report["source_id_leaks"][:10]:
+            lines.append(f"  {leak['type']} {leak['dest_id']} {leak['field']} = {leak['source_id']}")
+    lines += ["", "not compared: " + "; ".join(report["not_compared"])]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["Verifier", "VerifyResult"]
