@@ -21,6 +21,7 @@ from braintrust_migrate.engine.context import Options
 from braintrust_migrate.engine.progress import ProgressView
 from braintrust_migrate.engine.runner import Runner
 from braintrust_migrate.engine.secrets_file import load_secrets
+from braintrust_migrate.logs import configure_logging
 from braintrust_migrate.redact import scrub
 from braintrust_migrate.sandbox.cli import app as sandbox_app
 from braintrust_migrate.validate import ValidationResult, run_validation
@@ -208,6 +209,31 @@ def verify(
     settings.api_key("source")
     settings.api_key("dest")
     raise typer.Exit(0 if _run_verify(settings, map_users=map_users) else 1)
+
+
+@app.command()
+def demo(
+    profile: Annotated[
+        str, typer.Option("--profile", help="Size of the seeded source org: small, medium or large.")
+    ] = "small",
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the generated content (same seed, same org).")
+    ] = 0,
+    output: Annotated[
+        Path, typer.Option("--output", help="Folder for the demo's state and reports.", file_okay=False)
+    ] = Path("braintrust-migrate-demo"),
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Leave the sandbox running afterwards and print its URL and keys.")
+    ] = False,
+) -> None:
+    """Show everything on a local sandbox: seed a source org, then validate, migrate and verify."""
+    from braintrust_migrate.demo import DemoOptions, run_demo
+    from braintrust_migrate.sandbox.seed_plan import PROFILES
+
+    if profile not in PROFILES:
+        raise ConfigError(f"--profile {profile!r}: allowed: {', '.join(PROFILES)}")
+    configure_logging("WARNING", "text")
+    raise typer.Exit(run_demo(DemoOptions(profile=profile, seed=seed, output=output, keep=keep), stdout))
 
 
 def _fail(message: str, code: int) -> None:
