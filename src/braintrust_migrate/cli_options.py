@@ -30,7 +30,7 @@ def _option_type(annotation: Any) -> Any:
         annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
     if get_origin(annotation) is list:
         return list[str]
-    if annotation in (int, float, Path):
+    if annotation in (int, float, Path, bool):
         return annotation
     if annotation is datetime:
         return str
@@ -44,7 +44,8 @@ def _setting_parameters() -> list[inspect.Parameter]:
         if not flag:
             continue
         help_text = f"{info.description} [env: {field.upper()}]"
-        option = typer.Option(flag, help=help_text, show_default=False, rich_help_panel="Settings")
+        names = [f"{flag}/--no-{flag[2:]}"] if info.annotation is bool else [flag]
+        option = typer.Option(*names, help=help_text, show_default=False, rich_help_panel="Settings")
         params.append(
             inspect.Parameter(
                 field,

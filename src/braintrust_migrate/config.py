@@ -170,6 +170,47 @@ class Settings(BaseSettings):
         description="Only data created before this date/time (exclusive).",
         json_schema_extra=_allowed("a date (2026-01-31) or an ISO 8601 time", "--created-before"),
     )
+    migration_event_page_size: int = Field(
+        1000,
+        ge=10,
+        le=10_000,
+        description="Event rows per BTQL page when reading logs, experiment and dataset rows.",
+        json_schema_extra=_allowed("an integer from 10 to 10000", "--page-size"),
+    )
+    migration_insert_batch_rows: int = Field(
+        1000,
+        ge=1,
+        le=10_000,
+        description="Most event rows in one insert request.",
+        json_schema_extra=_allowed("an integer from 1 to 10000", "--insert-batch-rows"),
+    )
+    migration_insert_max_bytes: int = Field(
+        5_767_168,
+        ge=65_536,
+        le=67_108_864,
+        description="Most bytes in one insert request (5.5 MiB: the hosted API's 6 MiB limit with headroom); "
+        "lowered automatically when the destination's /version says so.",
+        json_schema_extra=_allowed("a byte count from 65536 to 67108864", "--insert-max-bytes"),
+    )
+    migration_max_bytes_in_flight: int = Field(
+        268_435_456,
+        ge=1_048_576,
+        le=17_179_869_184,
+        description="Event data held in memory at once across all streams (read but not yet written).",
+        json_schema_extra=_allowed("a byte count from 1048576 to 17179869184", "--max-bytes-in-flight"),
+    )
+    migration_copy_attachments: bool = Field(
+        False,
+        description="Copy braintrust_attachment blobs to the destination and rewrite their references.",
+        json_schema_extra=_allowed("true or false", "--copy-attachments"),
+    )
+    migration_attachment_max_bytes: int = Field(
+        104_857_600,
+        ge=1,
+        le=10_737_418_240,
+        description="Largest attachment copied; bigger ones are reported and keep their source reference.",
+        json_schema_extra=_allowed("a byte count from 1 to 10737418240", "--attachment-max-bytes"),
+    )
     migration_request_timeout: float = Field(
         60.0,
         gt=0,

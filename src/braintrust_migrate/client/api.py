@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -127,10 +128,17 @@ class ApiClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        content: bytes | None = None,
         auth: bool = True,
+        surface: frozenset[int] = frozenset(),
     ) -> httpx.Response:
-        """Send with retries; return the final 2xx response or raise a typed ApiError."""
-        content = orjson.dumps(json) if json is not None else None
+        """Send with retries; return the final 2xx response or raise a typed ApiError.
+
+        Statuses in `surface` are raised at once, for callers that react to them
+        themselves (a BTQL page that times out is retried smaller, not as is).
+        """
+        if json is not None:
+            content = orjson.dumps(json)
         clean_params = {k: v for k, v in (params or {}).items() if v is not None}
         attempt = 0
         while True:
@@ -161,7 +169,7 @@ class ApiClient:
                     error = error_for_status(status)(
                         side=self.side, method=method, path=path, status=status, body=response.text
                     )
-            if not self.retry.should_retry(attempt, status):
+            if status in surface or not self.retry.should_retry(attempt, status):
                 raise error
             delay = self.retry.delay(attempt, retry_after)
             attempt += 1
@@ -266,8 +274,67 @@ class ApiClient:
                 )
             after = last
 
+    async def open_blob(self, url: str) -> tuple[BlobStream, int | None]:
+        """A streamed GET of a signed blob URL (no credentials); holds one request slot until closed."""
+        stack = AsyncExitStack()
+        await stack.enter_async_context(self.limiter.slot())
+        try:
+            response = await stack.enter_async_context(self._http.stream("GET", url))
+        except httpx.TransportError as exc:
+            await stack.aclose()
+            raise NetworkError(
+                side=self.side, method="GET", path="<blob>", url=url, reason=_describe_transport_error(exc)
+            ) from None
+        self.stats.requests += 1
+        if response.status_code >= 400:
+            body = (await response.aread()).decode(errors="replace")
+            await stack.aclose()
+            raise error_for_status(response.status_code)(
+                side=self.side, method="GET", path="<blob>", status=response.status_code, body=body
+            )
+        length = response.headers.get("content-length")
+        return BlobStream(response, stack, self.stats), int(length) if length and length.isdigit() else None
+
+    async def put_blob(self, url: str, data: Any, headers: dict[str, str]) -> None:
+        """PUT bytes (or an async iterator of chunks) to a signed upload URL, without credentials."""
+        async with self.limiter.slot():
+            try:
+                response = await self._http.put(url, content=data, headers=headers)
+            except httpx.TransportError as exc:
+                raise NetworkError(
+                    side=self.side,
+                    method="PUT",
+                    path="<blob>",
+                    url=url,
+                    reason=_describe_transport_error(exc),
+                ) from None
+            self.stats.requests += 1
+            if isinstance(data, bytes):
+                self.stats.bytes_sent += len(data)
+            if response.status_code >= 400:
+                raise error_for_status(response.status_code)(
+                    side=self.side,
+                    method="PUT",
+                    path="<blob>",
+                    status=response.status_code,
+                    body=response.text,
+                )
+
     async def list_all(self, path: str, params: Mapping[str, Any] | None = None, **kw: Any) -> list[dict]:
         return [item async for item in self.paginate(path, params, **kw)]
+
+
+class BlobStream:
+    def __init__(self, response: httpx.Response, stack: AsyncExitStack, stats: ClientStats) -> None:
+        self._response, self._stack, self._stats = response, stack, stats
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        async for chunk in self._response.aiter_bytes():
+            self._stats.bytes_received += len(chunk)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
 
 
 def _decode(response: httpx.Response, side: str) -> Any:

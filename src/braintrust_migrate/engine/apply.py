@@ -259,6 +259,10 @@ async def _migrate(ctx: RunContext, node: Node, outcome: Outcome, final: bool) -
     if tr.missing_required:
         outcome.action, outcome.reason = "failed", "unresolved_reference"
         return
+    if any(name not in tr.body for name in rt.required):
+        # e.g. a snapshot of a dataset version whose rows were not copied: nothing to pin it to.
+        outcome.action, outcome.reason = "skipped", "pinned_version_unknown"
+        return
     extras, reason = secret_extras(ctx, node)
     outcome.reason = reason
     src_sum = None if tr.pending else _checksum(tr.body, extras)

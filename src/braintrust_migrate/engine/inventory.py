@@ -13,7 +13,7 @@ from braintrust_migrate.engine.resources import BY_NAME, RESOURCE_TYPES, VIEW_OB
 
 PROJECT_SCOPED_FIELD = "project_id"
 # View and env var identities carry their own owner (object_type, object_id).
-SELF_SCOPED_KINDS = frozenset({"view", "env_var"})
+SELF_SCOPED_KINDS = frozenset({"view", "env_var", "dataset_snapshot"})
 
 
 def identity(rt: ResourceType, obj: dict[str, Any]) -> tuple[Any, ...]:

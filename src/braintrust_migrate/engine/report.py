@@ -97,12 +97,20 @@ def write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def build_report(meta: dict[str, Any], outcomes: list[Outcome], unmapped_users: list[str]) -> dict[str, Any]:
+def build_report(
+    meta: dict[str, Any],
+    outcomes: list[Outcome],
+    unmapped_users: list[str],
+    streams: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    streams = streams or {"totals": {}, "containers": []}
+    failed_streams = [c for c in streams["containers"] if c["status"] != "done"]
     return {
         **meta,
         "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "totals": totals(outcomes),
-        "failed": sum(o.action == "failed" for o in outcomes),
+        "failed": sum(o.action == "failed" for o in outcomes) + len(failed_streams),
+        "events": streams,
         "objects": [o.to_dict() for o in outcomes],
         "errors": [o.to_dict() for o in outcomes if o.action == "failed"],
         "follow_ups": follow_ups(outcomes, unmapped_users),
@@ -130,6 +138,26 @@ def summary_text(report: dict[str, Any], examples: int = 3) -> str:
                 where = f"{obj.get('project')}/" if obj.get("project") else ""
                 detail = obj.get("error", {}).get("message") if obj.get("error") else None
                 lines.append(f"    - {obj['type']} {where}{obj['name']}" + (f": {detail}" if detail else ""))
+    events = report.get("events") or {}
+    if events.get("totals"):
+        lines += [
+            "",
+            f"{'event rows':<22}{'containers':>11}{'read':>11}{'written':>11}{'failed':>11}{'MiB':>9}",
+        ]
+        for name, row in events["totals"].items():
+            lines.append(
+                f"{name:<22}{row['containers']:>11}{row['rows_read']:>11}{row['rows_written']:>11}"
+                f"{row['rows_failed']:>11}{row['bytes'] / 1048576:>9.1f}"
+            )
+        for container in events["containers"]:
+            if container["status"] != "done":
+                lines.append(
+                    f"  failed: {container['type']} {container['name']}: {container.get('error') or ''}"
+                )
+                for row in container["failed_rows"][:examples]:
+                    lines.append(f"    - row {row['row_id']} ({row['size']} bytes): {row['reason']}")
+            for note in container["notes"][:examples]:
+                lines.append(f"  note: {container['type']} {container['name']}: {note}")
     if report["follow_ups"]:
         lines += ["", "To do by hand:"]
         for item in report["follow_ups"]:

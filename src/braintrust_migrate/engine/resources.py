@@ -37,6 +37,8 @@ class ResourceType:
     skip: Callable[[Mapping[str, Any]], str | None] | None = None
     # Fields PATCH cannot carry; an update through PATCH omits them.
     immutable: tuple[str, ...] = ()
+    # Fields the destination requires that translation may have had to drop.
+    required: tuple[str, ...] = ()
 
     def body(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """The writable part of an object, with absent and null fields left out."""
@@ -198,6 +200,15 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         ("object_type", "object_id", "name"),
         ("object_type", "object_id", "view_type", "name", "view_data", "options", "user_id"),
         org_name_param=False,
+    ),
+    ResourceType(
+        "dataset_snapshots",
+        "dataset_snapshot",
+        "/v1/dataset_snapshot",
+        "project",
+        ("dataset_id", "name"),
+        ("dataset_id", "name", "description", "xact_id"),
+        required=("xact_id",),
     ),
     ResourceType(
         "env_vars",

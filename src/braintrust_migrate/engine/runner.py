@@ -16,6 +16,8 @@ from braintrust_migrate.client import ApiClient, client_for
 from braintrust_migrate.config import ConfigError, Settings
 from braintrust_migrate.engine.apply import migrate_node
 from braintrust_migrate.engine.context import Options, RunContext
+from braintrust_migrate.engine.events.stage import EventStage, stream_report
+from braintrust_migrate.engine.events.stream import StreamOutcome
 from braintrust_migrate.engine.extras import migrate_acls, migrate_settings
 from braintrust_migrate.engine.graph import Key, Node, link
 from braintrust_migrate.engine.inventory import ALL_LISTABLE, Inventory, load_inventory, load_views
@@ -28,8 +30,10 @@ from braintrust_migrate.engine.users import build_user_map
 
 log = structlog.get_logger(__name__)
 
-# Selectable names handled by the event-streaming stage, not by this object engine.
-STREAMED = ("logs", "dataset_snapshots")
+# Selectable names that are not object types: event streams.
+STREAMED = ("logs",)
+# Created after dataset rows are copied: they pin dataset versions.
+AFTER_ROWS = frozenset({"dataset_snapshot"})
 MAX_SETTLE_ROUNDS = 5
 
 
@@ -108,7 +112,13 @@ def build_nodes(
     for project in projects.values():
         add("projects", project, None)
     for rt in RESOURCE_TYPES:
-        if rt.name not in selected or rt.name in ("projects", "views", "env_vars", "org_env_vars"):
+        if rt.name not in selected or rt.name in (
+            "projects",
+            "views",
+            "env_vars",
+            "org_env_vars",
+            "dataset_snapshots",
+        ):
             continue
         for obj in inv.of(rt.kind):
             if rt.scope == "org":
@@ -125,6 +135,11 @@ def build_nodes(
             function = inv.get("function", owner) or inv.get("prompt", owner) or {}
             if function.get("project_id") in projects:
                 add("env_vars", obj, function["project_id"])
+    if "dataset_snapshots" in selected:
+        for snapshot in inv.of("dataset_snapshot"):
+            dataset = inv.get("dataset", snapshot.get("dataset_id", "")) or {}
+            if dataset.get("project_id") in projects:
+                add("dataset_snapshots", snapshot, dataset["project_id"])
     if "views" in selected:
         for view in inv.of("view"):
             owner_kind = VIEW_OBJECT_TYPES.get(view.get("object_type", ""))
@@ -145,6 +160,7 @@ class Runner:
         self.secrets = secrets
         self.progress = progress or ProgressView(enabled=False)
         self._checkpoint: Any = None
+        self.streams: list[StreamOutcome] = []
 
     def selection(self) -> set[str]:
         chosen = set(self.settings.migration_resources) or {rt.name for rt in RESOURCE_TYPES} | {
@@ -250,7 +266,6 @@ class Runner:
                 "resources": sorted(selected),
                 "projects": sorted(p["name"] for p in projects.values()),
             },
-            "not_in_this_version": [name for name in STREAMED if name in selected],
         }
         run_folder = folder / "runs" / run_id
 
@@ -262,7 +277,10 @@ class Runner:
                 "http": {"source": source.stats.to_dict(), "dest": dest.stats.to_dict()},
             }
             data = build_report(
-                meta, self._merged_outcomes(ctx), users.unmapped_emails() if users.enabled else []
+                meta,
+                self._merged_outcomes(ctx),
+                users.unmapped_emails() if users.enabled else [],
+                stream_report(self.streams),
             )
             return (data, *write_report(run_folder, data))
 
@@ -303,7 +321,7 @@ class Runner:
         await self._run_dag(ctx, org_nodes, per_type)
         by_project: dict[str, list[Node]] = {}
         for node in ctx.nodes.values():
-            if node.project_id is not None:
+            if node.project_id is not None and node.rt.kind not in AFTER_ROWS:
                 by_project.setdefault(node.project_id, []).append(node)
         project_slots = asyncio.Semaphore(s.migration_max_concurrent)
 
@@ -321,6 +339,34 @@ class Runner:
                         self._record(ctx, outcome)
         if "acls" in selected:
             await migrate_acls(ctx)
+        if not self.options.dry_run:
+            await self._events(ctx, selected)
+        else:
+            for node in ctx.nodes.values():
+                if node.rt.kind in AFTER_ROWS:
+                    self._record(ctx, await migrate_node(ctx, node))
+
+    async def _events(self, ctx: RunContext, selected: set[str]) -> None:
+        """Dataset rows, then what pins their versions, then experiment rows and logs."""
+        stage = EventStage(
+            ctx, self.settings, selected, self.progress.advance_rows, self.progress.add_rows_total
+        )
+        self.streams = await stage.run_streams(stage.specs("dataset"))
+        stage.record_pins()
+        repin = [
+            o
+            for o in ctx.outcomes
+            if o.kind == "experiment" and ctx.nodes[(o.kind, o.source_id)].src.get("dataset_version")
+        ]
+        for first in repin:
+            if first.action not in ("failed", "skipped", "conflict"):
+                self._merge_settled(
+                    ctx, first, await migrate_node(ctx, ctx.nodes[(first.kind, first.source_id)], final=True)
+                )
+        for node in ctx.nodes.values():
+            if node.rt.kind in AFTER_ROWS:
+                self._record(ctx, await migrate_node(ctx, node))
+        self.streams += await stage.run_streams(stage.specs("experiment") + stage.specs("project_logs"))
 
     async def _run_dag(self, ctx: RunContext, nodes: list[Node], sems: dict[str, asyncio.Semaphore]) -> None:
         async def one(node: Node) -> None:

@@ -1,0 +1,1 @@
+"""Streaming event data: project logs, experiment rows and dataset rows."""

@@ -1,0 +1,135 @@
+"""Attachment blobs: copied from source to destination as a stream, and used to carry the
+largest fields of a row too big for one insert request."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import structlog
+
+from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
+from braintrust_migrate.engine.events.state import EventState
+
+log = structlog.get_logger(__name__)
+
+OFFLOADABLE = ("input", "output", "expected", "metadata", "context", "error")
+
+
+class AttachmentsUnsupported(Exception):
+    """The destination has no attachment endpoints."""
+
+
+class TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"attachment of {size} bytes is over MIGRATION_ATTACHMENT_MAX_BYTES")
+        self.size = size
+
+
+class Attachments:
+    def __init__(
+        self,
+        source: ApiClient,
+        dest: ApiClient,
+        state: EventState,
+        source_org: str,
+        dest_org: str,
+        max_bytes: int,
+    ) -> None:
+        self.source, self.dest, self.state = source, dest, state
+        self.source_org, self.dest_org, self.max_bytes = source_org, dest_org, max_bytes
+        self.copied = 0
+        self.bytes = 0
+
+    async def upload(self, data: AsyncIterator[bytes] | bytes, filename: str, content_type: str) -> str:
+        """Store bytes in the destination; returns the new key."""
+        key = str(uuid.uuid4())
+        try:
+            signed = await self.dest.post_json(
+                "/attachment",
+                {"key": key, "filename": filename, "content_type": content_type, "org_id": self.dest_org},
+            )
+        except NotFoundError:
+            raise AttachmentsUnsupported from None
+        headers = {"Content-Type": content_type, **(signed.get("headers") or {})}
+        await self.dest.put_blob(signed["signedUrl"], data, headers)
+        await self.dest.post_json(
+            "/attachment/status", {"key": key, "org_id": self.dest_org, "status": {"upload_status": "done"}}
+        )
+        return key
+
+    async def copy(self, ref: dict[str, Any]) -> dict[str, Any]:
+        """A destination reference for a source braintrust_attachment (copied once per key)."""
+        src_key = str(ref.get("key"))
+        done = self.state.attachment(src_key)
+        if done is None:
+            params = {
+                "key": src_key,
+                "filename": ref.get("filename") or "attachment",
+                "content_type": ref.get("content_type") or "application/octet-stream",
+                "org_id": self.source_org,
+            }
+            location = await self.source.get_json("/attachment", params)
+            stream, size = await self.source.open_blob(location["downloadUrl"])
+            try:
+                if size is not None and size > self.max_bytes:
+                    raise TooLarge(size)
+                done = await self.upload(self._capped(stream), params["filename"], params["content_type"])
+            finally:
+                await stream.aclose()
+            self.state.mark_attachment(src_key, done)
+            self.copied += 1
+        return {**ref, "key": done}
+
+    async def _capped(self, stream: Any) -> AsyncIterator[bytes]:
+        total = 0
+        async for chunk in stream.aiter_bytes():
+            total += len(chunk)
+            if total > self.max_bytes:
+                raise TooLarge(total)
+            self.bytes += len(chunk)
+            yield chunk
+
+    async def offload(self, row: dict[str, Any], limit: int) -> dict[str, Any] | None:
+        """Move the row's largest fields into attachments until it encodes under `limit`."""
+        row = dict(row)
+        sizes = sorted(
+            ((len(orjson.dumps(row[f])), f) for f in OFFLOADABLE if row.get(f) is not None), reverse=True
+        )
+        for _, name in sizes:
+            if len(orjson.dumps(row)) <= limit:
+                break
+            key = await self.upload(orjson.dumps(row[name]), f"{name}.json", "application/json")
+            row[name] = {
+                "type": "braintrust_attachment",
+                "key": key,
+                "filename": f"{name}.json",
+                "content_type": "application/json",
+            }
+        return row if len(orjson.dumps(row)) <= limit else None
+
+
+def attachment_refs(value: Any) -> list[dict[str, Any]]:
+    """Every braintrust_attachment reference inside a value."""
+    found: list[dict[str, Any]] = []
+    if isinstance(value, dict):
+        if value.get("type") == "braintrust_attachment" and value.get("key"):
+            found.append(value)
+        else:
+            for item in value.values():
+                found.extend(attachment_refs(item))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(attachment_refs(item))
+    return found
+
+
+async def rewrite_attachments(row: dict[str, Any], attachments: Attachments, problems: list[str]) -> None:
+    """Replace each braintrust_attachment reference in place by its copied destination key."""
+    for ref in attachment_refs(row):
+        try:
+            ref.update(await attachments.copy(ref))
+        except (TooLarge, ApiError, AttachmentsUnsupported) as error:
+            problems.append(f"row {row.get('id')}: attachment {ref.get('key')} not copied: {error}")

@@ -1,0 +1,165 @@
+"""Per-stream checkpoints and the few de-duplication records that inserts by id cannot give.
+
+Rows keep their ids, so a row sent twice replaces itself and needs no record. Three
+things are not idempotent and are remembered: comments (feedback appends), copied
+attachments (an upload per key is wasted work), and, for the /fetch fallback only,
+the ids already seen (fetch pages return older versions of a row after newer ones).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from braintrust_migrate.engine.state import StateStore
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS streams (
+    stream TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    src_id TEXT NOT NULL,
+    dest_id TEXT NOT NULL,
+    checkpoint TEXT,
+    cursor TEXT,
+    rows_read INTEGER NOT NULL DEFAULT 0,
+    rows_written INTEGER NOT NULL DEFAULT 0,
+    rows_failed INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'pending',
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stream_failures (
+    stream TEXT NOT NULL, row_id TEXT NOT NULL, size INTEGER, error TEXT, PRIMARY KEY (stream, row_id)
+);
+CREATE TABLE IF NOT EXISTS copied_comments (stream TEXT NOT NULL, comment TEXT NOT NULL, PRIMARY KEY (stream, comment));
+CREATE TABLE IF NOT EXISTS copied_attachments (src_key TEXT PRIMARY KEY, dest_key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dataset_versions (
+    src_dataset TEXT NOT NULL, src_xact TEXT NOT NULL, dest_xact TEXT NOT NULL, PRIMARY KEY (src_dataset, src_xact)
+);
+CREATE TABLE IF NOT EXISTS fetch_seen (stream TEXT NOT NULL, row_id TEXT NOT NULL, PRIMARY KEY (stream, row_id));
+"""
+
+
+@dataclass
+class StreamState:
+    stream: str
+    kind: str
+    src_id: str
+    dest_id: str
+    checkpoint: str | None = None
+    cursor: str | None = None
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_failed: int = 0
+    bytes: int = 0
+    status: str = "pending"
+
+
+class EventState:
+    def __init__(self, store: StateStore) -> None:
+        self.db = store._db
+        self.db.executescript(SCHEMA)
+
+    def load(self, kind: str, src_id: str, dest_id: str, *, fresh: bool) -> StreamState:
+        stream = f"{kind}:{src_id}"
+        row = self.db.execute(
+            "SELECT stream, kind, src_id, dest_id, checkpoint, cursor, rows_read, rows_written, rows_failed, bytes, status"
+            " FROM streams WHERE stream = ?",
+            (stream,),
+        ).fetchone()
+        if row is None or fresh or row[3] != dest_id:
+            state = StreamState(stream, kind, src_id, dest_id)
+            self.db.execute("DELETE FROM fetch_seen WHERE stream = ?", (stream,))
+            self.db.execute("DELETE FROM stream_failures WHERE stream = ?", (stream,))
+            self.save(state)
+            return state
+        return StreamState(*row)
+
+    def save(self, state: StreamState) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO streams (stream, kind, src_id, dest_id, checkpoint, cursor, rows_read,"
+            " rows_written, rows_failed, bytes, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                state.stream,
+                state.kind,
+                state.src_id,
+                state.dest_id,
+                state.checkpoint,
+                state.cursor,
+                state.rows_read,
+                state.rows_written,
+                state.rows_failed,
+                state.bytes,
+                state.status,
+                time.time(),
+            ),
+        )
+
+    def record_failure(self, stream: str, row_id: str, size: int, error: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO stream_failures (stream, row_id, size, error) VALUES (?, ?, ?, ?)",
+            (stream, row_id, size, error),
+        )
+
+    def clear_failure(self, stream: str, row_ids: list[str]) -> None:
+        self.db.executemany(
+            "DELETE FROM stream_failures WHERE stream = ? AND row_id = ?", [(stream, r) for r in row_ids]
+        )
+
+    def failures(self, stream: str) -> list[dict[str, object]]:
+        rows = self.db.execute("SELECT row_id, size, error FROM stream_failures WHERE stream = ?", (stream,))
+        return [{"row_id": r[0], "size": r[1], "error": r[2]} for r in rows]
+
+    def comment_done(self, stream: str, comment: str) -> bool:
+        return (
+            self.db.execute(
+                "SELECT 1 FROM copied_comments WHERE stream = ? AND comment = ?", (stream, comment)
+            ).fetchone()
+            is not None
+        )
+
+    def mark_comments(self, stream: str, comments: list[str]) -> None:
+        self.db.executemany(
+            "INSERT OR IGNORE INTO copied_comments VALUES (?, ?)", [(stream, c) for c in comments]
+        )
+
+    def attachment(self, src_key: str) -> str | None:
+        row = self.db.execute(
+            "SELECT dest_key FROM copied_attachments WHERE src_key = ?", (src_key,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def mark_attachment(self, src_key: str, dest_key: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO copied_attachments VALUES (?, ?)", (src_key, dest_key))
+
+    def record_dataset_version(self, src_dataset: str, src_xact: str, dest_xact: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO dataset_versions VALUES (?, ?, ?)", (src_dataset, src_xact, dest_xact)
+        )
+
+    def dest_dataset_version(self, src_dataset: str, src_xact: str) -> str | None:
+        """The destination transaction holding the dataset as it was at `src_xact`."""
+        rows = self.db.execute(
+            "SELECT src_xact, dest_xact FROM dataset_versions WHERE src_dataset = ?", (src_dataset,)
+        ).fetchall()
+        if not src_xact.isdigit():
+            return None
+        # Numeric order: xact ids are decimal strings. Batches are cut at pinned versions,
+        # so the first batch reaching `src_xact` ends exactly at it; past the last row,
+        # the dataset's final state is the answer.
+        marks = sorted((int(s), d) for s, d in rows if s.isdigit())
+        for src, dest in marks:
+            if src >= int(src_xact):
+                return dest
+        return marks[-1][1] if marks else None
+
+    def seen(self, stream: str, row_id: str) -> bool:
+        return (
+            self.db.execute(
+                "SELECT 1 FROM fetch_seen WHERE stream = ? AND row_id = ?", (stream, row_id)
+            ).fetchone()
+            is not None
+        )
+
+    def mark_seen(self, stream: str, row_ids: list[str]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO fetch_seen VALUES (?, ?)", [(stream, r) for r in row_ids])

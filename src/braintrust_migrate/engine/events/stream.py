@@ -1,0 +1,386 @@
+"""One container's rows, source to destination: the next page is read while the last is
+written, several inserts are in flight, memory is bounded by a shared byte budget, and
+the checkpoint only moves past rows the destination has acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from braintrust_migrate.client import ApiClient, ApiError
+from braintrust_migrate.engine.events.attachments import Attachments, rewrite_attachments
+from braintrust_migrate.engine.events.reader import BtqlReader, FetchReader, NoBtql, Page, Window
+from braintrust_migrate.engine.events.state import EventState, StreamState
+from braintrust_migrate.engine.events.transform import RowNotes, to_insert
+from braintrust_migrate.engine.events.writer import BatchResult, Encoded, Inserter, encode
+
+log = structlog.get_logger(__name__)
+
+INSERTS_PER_STREAM = 4
+FAILED_SAMPLE = 50
+
+
+class ByteBudget:
+    """At most `limit` bytes of rows read but not yet written, across every stream."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.peak = 0
+        self._cond = asyncio.Condition()
+
+    async def acquire(self, amount: int) -> int:
+        amount = min(amount, self.limit)  # one page larger than the budget still goes, alone
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.used + amount <= self.limit)
+            self.used += amount
+            self.peak = max(self.peak, self.used)
+        return amount
+
+    async def release(self, amount: int) -> None:
+        async with self._cond:
+            self.used -= amount
+            self._cond.notify_all()
+
+
+@dataclass
+class StreamSpec:
+    kind: str  # project_logs | experiment | dataset
+    src_id: str
+    dest_id: str
+    name: str
+    project: str | None
+    pins: list[int] = field(default_factory=list)  # source dataset versions others point at
+
+
+@dataclass
+class StreamOutcome:
+    spec: StreamSpec
+    status: str = "done"
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_failed: int = 0
+    bytes: int = 0
+    comments: int = 0
+    offloaded: int = 0
+    expected_rows: int | None = None
+    failed_rows: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    reader: str = "btql"
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": {"project_logs": "logs", "experiment": "experiment_rows", "dataset": "dataset_rows"}[
+                self.spec.kind
+            ],
+            "container": self.spec.kind,
+            "name": self.spec.name,
+            "project": self.spec.project,
+            "source_id": self.spec.src_id,
+            "dest_id": self.spec.dest_id,
+            "status": self.status,
+            "rows_read": self.rows_read,
+            "rows_written": self.rows_written,
+            "rows_failed": self.rows_failed,
+            "bytes": self.bytes,
+            "comments_copied": self.comments,
+            "rows_offloaded_to_attachments": self.offloaded,
+            "expected_rows": self.expected_rows,
+            "failed_rows": self.failed_rows[:FAILED_SAMPLE],
+            "notes": self.notes,
+            "duration_s": round(self.duration_s, 2),
+            "reader": self.reader,
+            "error": self.error,
+        }
+
+
+@dataclass
+class StreamEnv:
+    source: ApiClient
+    dest: ApiClient
+    events: EventState
+    budget: ByteBudget
+    resolve: Callable[[str, str], str | None]
+    page_size: int
+    max_rows: int
+    max_bytes: int
+    window: Window
+    checkpoint_every: int
+    fresh: bool
+    attachments: Attachments | None = None
+    copy_attachments: bool = False
+    on_rows: Callable[[StreamSpec, int, int], None] = lambda spec, rows, nbytes: None
+
+
+class _Seen:
+    def __init__(self, events: EventState, stream: str) -> None:
+        self.events, self.stream = events, stream
+
+    def has(self, row_id: str) -> bool:
+        return self.events.seen(self.stream, row_id)
+
+    def mark(self, row_ids: list[str]) -> None:
+        self.events.mark_seen(self.stream, row_ids)
+
+
+class Stream:
+    def __init__(self, env: StreamEnv, spec: StreamSpec) -> None:
+        self.env, self.spec = env, spec
+        self.state: StreamState = env.events.load(spec.kind, spec.src_id, spec.dest_id, fresh=env.fresh)
+        self.outcome = StreamOutcome(spec)
+        self.notes = RowNotes()
+        self.inserter = Inserter(
+            env.dest,
+            spec.kind,
+            spec.dest_id,
+            max_rows=env.max_rows,
+            max_bytes=env.max_bytes,
+            attachments=env.attachments,
+        )
+        self._slots = asyncio.Semaphore(INSERTS_PER_STREAM)
+        self._done: dict[int, tuple[str | None, bool]] = {}  # batch seq -> (last key, ok)
+        self._next_commit = 0
+        self._blocked = False
+        self._since_save = 0
+
+    async def run(self) -> StreamOutcome:
+        started = time.perf_counter()
+        self.state.status = "running"
+        self.env.events.save(self.state)
+        try:
+            await self._pump()
+        except ApiError as error:
+            self.outcome.status, self.outcome.error = "failed", error.message
+        self.outcome.duration_s = time.perf_counter() - started
+        if self.outcome.status == "done" and (self._blocked or self.outcome.rows_failed):
+            self.outcome.status = "failed"
+        self.state.status = self.outcome.status
+        self.env.events.save(self.state)
+        self._notes()
+        return self.outcome
+
+    async def _pump(self) -> None:
+        reader = BtqlReader(
+            self.env.source,
+            self.spec.kind,
+            self.spec.src_id,
+            self.env.page_size,
+            self.env.window,
+            self.state.checkpoint,
+        )
+        queue: asyncio.Queue[tuple[Page, int] | None] = asyncio.Queue(maxsize=2)
+        producer = asyncio.create_task(self._produce(reader, queue))
+        writes: set[asyncio.Task[None]] = set()
+        seq = 0
+        try:
+            while (item := await queue.get()) is not None:
+                page, held = item
+                batches = await self._prepare(page)
+                if not batches:  # every row filtered out (fetch duplicates): only the resume point moves
+                    await self.env.budget.release(held)
+                    self._done[seq] = (page.last_key, True)
+                    seq += 1
+                    self._advance()
+                    continue
+                # Where a later run resumes once a batch is acknowledged: the keyset key of its last
+                # row; for /fetch, the page's cursor, valid only after the page's last batch.
+                if self.outcome.reader == "btql":
+                    resumes = [batch[-1].key for batch in batches]
+                else:
+                    resumes = [None] * (len(batches) - 1) + [page.last_key]
+                page_left = [len(batches)]
+                for batch, resume in zip(batches, resumes, strict=True):
+                    await self._slots.acquire()
+                    task = asyncio.create_task(self._write(seq, batch, resume, held, page_left))
+                    writes.add(task)
+                    task.add_done_callback(writes.discard)
+                    seq += 1
+            await producer
+        finally:
+            if not producer.done():
+                producer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await producer
+            if writes:
+                await asyncio.gather(*writes, return_exceptions=True)
+        self._save(force=True)
+
+    async def _produce(self, reader: BtqlReader, queue: asyncio.Queue[tuple[Page, int] | None]) -> None:
+        try:
+            async for page in reader.pages():
+                held = await self.env.budget.acquire(page.nbytes)
+                await queue.put((page, held))
+        except NoBtql:
+            self.outcome.reader = "fetch"
+            fetch = FetchReader(
+                self.env.source,
+                self.spec.kind,
+                self.spec.src_id,
+                self.env.page_size,
+                _Seen(self.env.events, self.state.stream),
+                self.env.window,
+                self.state.cursor,
+            )
+            async for page in fetch.pages():
+                held = await self.env.budget.acquire(page.nbytes)
+                await queue.put((page, held))
+        finally:
+            await queue.put(None)
+
+    async def _prepare(self, page: Page) -> list[list[Encoded]]:
+        self.outcome.rows_read += len(page.rows)
+        self.outcome.bytes += page.nbytes
+        self.state.rows_read += len(page.rows)
+        self.state.bytes += page.nbytes
+        items = []
+        for source in page.rows:
+            row = to_insert(source, self.spec.kind, self.env.resolve, self.notes)
+            if self.env.copy_attachments and self.env.attachments is not None:
+                problems: list[str] = []
+                await rewrite_attachments(row, self.env.attachments, problems)
+                self.outcome.notes += problems[:5]
+            items.append(encode(row, source))
+        return self.inserter.batches(items, self.spec.pins)
+
+    async def _write(
+        self, seq: int, batch: list[Encoded], resume: str | None, held: int, page_left: list[int]
+    ) -> None:
+        ok = False
+        try:
+            result = await self.inserter.send(batch)
+            await self._after_write(batch, result)
+            ok = not result.failed
+        except ApiError as error:
+            self._fail(batch, error.message)
+        finally:
+            self._slots.release()
+            self._done[seq] = (resume, ok)
+            self._advance()
+            page_left[0] -= 1
+            if page_left[0] == 0:
+                await self.env.budget.release(held)
+
+    async def _after_write(self, batch: list[Encoded], result: BatchResult) -> None:
+        failed_ids = {row_id for row_id, _, _ in result.failed}
+        for row_id, size, reason in result.failed:
+            self.outcome.rows_failed += 1
+            self.outcome.failed_rows.append({"row_id": row_id, "size": size, "reason": reason})
+            self.env.events.record_failure(self.state.stream, row_id, size, reason)
+        self.outcome.rows_written += len(result.written)
+        self.outcome.offloaded += result.offloaded
+        self.state.rows_written += len(result.written)
+        self.env.events.clear_failure(self.state.stream, result.written)
+        self.env.on_rows(self.spec, len(result.written), sum(i.size for i in batch))
+        written = [item for item in batch if str(item.row.get("id")) not in failed_ids]
+        await self._copy_comments(written)
+        if self.spec.pins and written:
+            await self._record_version(written)
+
+    def _fail(self, batch: list[Encoded], reason: str) -> None:
+        for item in batch:
+            row_id = str(item.row.get("id"))
+            self.outcome.rows_failed += 1
+            self.outcome.failed_rows.append({"row_id": row_id, "size": item.size, "reason": reason})
+            self.env.events.record_failure(self.state.stream, row_id, item.size, reason)
+
+    def _advance(self) -> None:
+        """Move the checkpoint over the longest run of acknowledged batches; a failure stops it."""
+        while not self._blocked and self._next_commit in self._done:
+            key, ok = self._done.pop(self._next_commit)
+            if not ok:
+                self._blocked = True
+                return
+            if key:
+                if self.outcome.reader == "fetch":
+                    self.state.cursor = key
+                else:
+                    self.state.checkpoint = key
+            self._next_commit += 1
+            self._since_save += 1
+        self._save()
+
+    def _save(self, force: bool = False) -> None:
+        if force or self._since_save >= self.env.checkpoint_every:
+            self.env.events.save(self.state)
+            self._since_save = 0
+
+    async def _copy_comments(self, items: list[Encoded]) -> None:
+        feedback = []
+        keys = []
+        for item in items:
+            for comment in item.comments:
+                key = f"{item.row.get('id')}:{comment.get('id') or comment.get('created')}"
+                if self.env.events.comment_done(self.state.stream, key):
+                    continue
+                text = (
+                    comment.get("comment") if isinstance(comment.get("comment"), str) else comment.get("text")
+                )
+                if not isinstance(text, str):
+                    continue
+                feedback.append(
+                    {
+                        "id": item.row["id"],
+                        "comment": text,
+                        "source": "external",
+                        "metadata": {
+                            "migrated_comment": {
+                                "author": comment.get("user_id") or comment.get("created_by"),
+                                "created": comment.get("created"),
+                                "source_comment_id": comment.get("id"),
+                            }
+                        },
+                    }
+                )
+                keys.append(key)
+        if not feedback:
+            return
+        path = f"/v1/{self.spec.kind}/{self.spec.dest_id}/feedback"
+        try:
+            await self.env.dest.post_json(path, {"feedback": feedback})
+        except ApiError as error:
+            self.outcome.notes.append(f"comments not copied for {len(feedback)} rows: {error.message}")
+            self._blocked = True  # re-read these rows next run so their comments are retried
+            return
+        self.env.events.mark_comments(self.state.stream, keys)
+        self.outcome.comments += len(feedback)
+
+    async def _record_version(self, items: list[Encoded]) -> None:
+        """Which destination transaction holds the dataset as of this batch's last source one."""
+        last = items[-1]
+        if last.src_xact is None:
+            return
+        query = "\n".join(
+            [
+                "select: _xact_id",
+                f"from: dataset('{self.spec.dest_id}') spans",
+                f"filter: id = '{last.row['id']}'",
+                "limit: 1",
+            ]
+        )
+        data = await self.env.dest.post_json("/btql", {"query": query, "fmt": "json"})
+        rows = data.get("data") or []
+        if rows and rows[0].get("_xact_id"):
+            src_max = max(i.src_xact or 0 for i in items)
+            self.env.events.record_dataset_version(self.spec.src_id, str(src_max), str(rows[0]["_xact_id"]))
+
+    def _notes(self) -> None:
+        if self.notes.origins_dropped:
+            self.outcome.notes.append(
+                f"{self.notes.origins_dropped} rows lost their origin (its container was not migrated)"
+            )
+        if self.notes.audit_rows:
+            self.outcome.notes.append(
+                f"{self.notes.audit_rows} rows have audit_data, which the API cannot write"
+            )
+        if self.notes.classified_rows:
+            self.outcome.notes.append(
+                f"{self.notes.classified_rows} rows have classifications, which the API cannot write"
+            )

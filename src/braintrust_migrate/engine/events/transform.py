@@ -1,0 +1,59 @@
+"""From a fetched row to an insert row: what is kept, what is translated, what cannot go."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# Fields an insert carries, per container (the dataset insert schema has no outputs or scores).
+KEPT: dict[str, tuple[str, ...]] = {
+    "project_logs": (
+        "id", "created", "span_id", "root_span_id", "span_parents", "input", "output", "expected", "error",
+        "scores", "metadata", "metrics", "context", "span_attributes", "tags", "facets", "origin",
+    ),
+    "dataset": ("id", "created", "span_id", "root_span_id", "span_parents", "input", "expected", "metadata", "tags", "facets", "origin"),
+}  # fmt: skip
+KEPT["experiment"] = KEPT["project_logs"]
+
+# origin.object_type -> the kind whose id it holds
+ORIGIN_KINDS = {
+    "project_logs": "project",
+    "experiment": "experiment",
+    "dataset": "dataset",
+    "prompt": "prompt",
+    "function": "function",
+}
+
+
+@dataclass
+class RowNotes:
+    """What a batch of rows lost on the way, counted for the report."""
+
+    origins_dropped: int = 0
+    audit_rows: int = 0
+    classified_rows: int = 0
+    examples: list[str] = field(default_factory=list)
+
+
+def to_insert(
+    row: dict[str, Any], kind: str, resolve: Callable[[str, str], str | None], notes: RowNotes
+) -> dict[str, Any]:
+    out = {key: row[key] for key in KEPT[kind] if row.get(key) is not None}
+    if row.get("audit_data"):
+        notes.audit_rows += 1
+    if row.get("classifications"):
+        notes.classified_rows += 1
+    origin = out.get("origin")
+    if isinstance(origin, dict):
+        target = ORIGIN_KINDS.get(str(origin.get("object_type")))
+        dest = resolve(target, str(origin.get("object_id"))) if target else None
+        if dest:
+            # The row id is kept by the copy, so origin.id stays true; a source transaction does not.
+            out["origin"] = {k: v for k, v in origin.items() if k != "_xact_id"} | {"object_id": dest}
+        else:
+            del out["origin"]
+            notes.origins_dropped += 1
+            if len(notes.examples) < 5:
+                notes.examples.append(f"row {row.get('id')}: origin {origin.get('object_type')} not migrated")
+    return out

@@ -1,0 +1,135 @@
+"""Writing rows: batches bounded by rows and bytes; a 413 splits the batch; a single row
+still too large has its largest fields moved to attachments, else it is reported."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from braintrust_migrate.client import ApiClient, ApiError, PayloadTooLargeError
+from braintrust_migrate.engine.events.attachments import Attachments, AttachmentsUnsupported
+
+ENVELOPE = len(b'{"events":[]}')
+OFFLOAD_ROUNDS = 4
+
+
+@dataclass
+class Encoded:
+    row: dict[str, Any]
+    size: int
+    key: str | None  # source _pagination_key
+    src_xact: int | None
+    comments: list[dict[str, Any]] = field(default_factory=list)
+
+
+def encode(row: dict[str, Any], source: dict[str, Any]) -> Encoded:
+    xact = source.get("_xact_id")
+    return Encoded(
+        row,
+        len(orjson.dumps(row)) + 1,
+        source.get("_pagination_key"),
+        int(xact) if isinstance(xact, str) and xact.isdigit() else None,
+        list(source.get("comments") or []),
+    )
+
+
+@dataclass
+class BatchResult:
+    written: list[str] = field(default_factory=list)
+    failed: list[tuple[str, int, str]] = field(default_factory=list)  # (row id, size, reason)
+    offloaded: int = 0
+
+
+class Inserter:
+    def __init__(
+        self,
+        dest: ApiClient,
+        kind: str,
+        dest_id: str,
+        *,
+        max_rows: int,
+        max_bytes: int,
+        attachments: Attachments | None = None,
+    ) -> None:
+        self.dest = dest
+        self.path = f"/v1/{kind}/{dest_id}/insert"
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self.attachments = attachments
+
+    def batches(self, items: list[Encoded], cuts: Iterable[int] = ()) -> list[list[Encoded]]:
+        """Consecutive groups within the row and byte bounds, also ended at each pinned
+        transaction so that a pinned version maps to exactly one destination write."""
+        pins = sorted(cuts)
+        out: list[list[Encoded]] = []
+        current: list[Encoded] = []
+        size = ENVELOPE
+        for item in items:
+            crosses_pin = bool(current) and any(
+                (current[-1].src_xact or 0) <= pin < (item.src_xact or 0) for pin in pins
+            )
+            if current and (
+                len(current) >= self.max_rows or size + item.size > self.max_bytes or crosses_pin
+            ):
+                out.append(current)
+                current, size = [], ENVELOPE
+            current.append(item)
+            size += item.size
+        if current:
+            out.append(current)
+        return out
+
+    async def send(self, batch: list[Encoded]) -> BatchResult:
+        result = BatchResult()
+        await self._send(batch, result)
+        return result
+
+    async def _send(self, batch: list[Encoded], result: BatchResult) -> None:
+        try:
+            await self.dest.post_json(self.path, {"events": [item.row for item in batch]})
+        except PayloadTooLargeError:
+            if len(batch) > 1:
+                middle = len(batch) // 2
+                await self._send(batch[:middle], result)
+                await self._send(batch[middle:], result)
+                return
+            await self._oversize(batch[0], result)
+            return
+        except ApiError as error:
+            result.failed += [(str(item.row.get("id")), item.size, error.message) for item in batch]
+            return
+        result.written += [str(item.row.get("id")) for item in batch]
+
+    async def _oversize(self, item: Encoded, result: BatchResult) -> None:
+        """Offload fields to attachments, halving the target until the destination accepts it."""
+        row_id = str(item.row.get("id"))
+        if self.attachments is None:
+            result.failed.append((row_id, item.size, "row_too_large"))
+            return
+        target = min(self.max_bytes, item.size // 2)
+        for _ in range(OFFLOAD_ROUNDS):
+            try:
+                smaller = await self.attachments.offload(item.row, target)
+            except AttachmentsUnsupported:
+                result.failed.append((row_id, item.size, "row_too_large: the destination has no attachments"))
+                return
+            except ApiError as error:
+                result.failed.append((row_id, item.size, f"row_too_large: {error.message}"))
+                return
+            if smaller is None:
+                break
+            try:
+                await self.dest.post_json(self.path, {"events": [smaller]})
+            except PayloadTooLargeError:
+                target //= 2
+                continue
+            except ApiError as error:
+                result.failed.append((row_id, item.size, error.message))
+                return
+            result.written.append(row_id)
+            result.offloaded += 1
+            return
+        result.failed.append((row_id, item.size, "row_too_large even with its large fields in attachments"))
