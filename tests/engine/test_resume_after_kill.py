@@ -80,7 +80,7 @@ def duplicates(data: dict[str, list[dict[str, Any]]]) -> list[tuple[Any, ...]]:
     return dupes
 
 
-def run_cli(url: str, source, dest, state_dir: Path) -> subprocess.Popen:
+def run_cli(url: str, source, dest, state_dir: Path, *args: str) -> subprocess.Popen:
     env = {
         **os.environ,
         "BT_SOURCE_URL": url,
@@ -92,7 +92,7 @@ def run_cli(url: str, source, dest, state_dir: Path) -> subprocess.Popen:
         "LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen(
-        [SCRIPT, "migrate", "--map-users"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [SCRIPT, "migrate", "--map-users", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
 
 

@@ -120,6 +120,14 @@ class StreamEnv:
     on_rows: Callable[[StreamSpec, int, int], None] = lambda spec, rows, nbytes: None
 
 
+def comment_text(comment: dict[str, Any]) -> str | None:
+    """The text of a fetched comment: {"comment": {"text": ...}} as the SDK logs it, or a plain string."""
+    body = comment.get("comment", comment.get("text"))
+    if isinstance(body, dict):
+        body = body.get("text")
+    return body if isinstance(body, str) else None
+
+
 class _Seen:
     def __init__(self, events: EventState, stream: str) -> None:
         self.events, self.stream = events, stream
@@ -320,10 +328,8 @@ class Stream:
                 key = f"{item.row.get('id')}:{comment.get('id') or comment.get('created')}"
                 if self.env.events.comment_done(self.state.stream, key):
                     continue
-                text = (
-                    comment.get("comment") if isinstance(comment.get("comment"), str) else comment.get("text")
-                )
-                if not isinstance(text, str):
+                text = comment_text(comment)
+                if text is None:
                     continue
                 feedback.append(
                     {
