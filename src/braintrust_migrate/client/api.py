@@ -131,11 +131,15 @@ class ApiClient:
         content: bytes | None = None,
         auth: bool = True,
         surface: frozenset[int] = frozenset(),
+        idempotent: bool = True,
     ) -> httpx.Response:
         """Send with retries; return the final 2xx response or raise a typed ApiError.
 
         Statuses in `surface` are raised at once, for callers that react to them
-        themselves (a BTQL page that times out is retried smaller, not as is).
+        themselves (a BTQL page that times out is retried smaller, not as is). A request
+        that is not `idempotent` is not re-sent after a lost response or a 5xx, which
+        may have been applied: the caller checks what landed first. (A 429 is refused
+        before any work, so it is always retried.)
         """
         if json is not None:
             content = orjson.dumps(json)
@@ -169,7 +173,8 @@ class ApiClient:
                     error = error_for_status(status)(
                         side=self.side, method=method, path=path, status=status, body=response.text
                     )
-            if status in surface or not self.retry.should_retry(attempt, status):
+            unsafe = not idempotent and status != 429
+            if status in surface or unsafe or not self.retry.should_retry(attempt, status):
                 raise error
             delay = self.retry.delay(attempt, retry_after)
             attempt += 1
@@ -221,8 +226,12 @@ class ApiClient:
     async def get_json(self, path: str, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
         return _decode(await self.request("GET", path, params=params, **kw), self.side)
 
-    async def post_json(self, path: str, body: Any = None, params: Mapping[str, Any] | None = None) -> Any:
-        return _decode(await self.request("POST", path, json=body, params=params), self.side)
+    async def post_json(
+        self, path: str, body: Any = None, params: Mapping[str, Any] | None = None, *, idempotent: bool = True
+    ) -> Any:
+        return _decode(
+            await self.request("POST", path, json=body, params=params, idempotent=idempotent), self.side
+        )
 
     async def put_json(self, path: str, body: Any) -> Any:
         return _decode(await self.request("PUT", path, json=body), self.side)

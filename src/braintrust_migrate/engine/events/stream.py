@@ -120,6 +120,10 @@ class StreamEnv:
     on_rows: Callable[[StreamSpec, int, int], None] = lambda spec, rows, nbytes: None
 
 
+def _source_comment_id(item: dict[str, Any]) -> str:
+    return str(item["metadata"]["migrated_comment"]["source_comment_id"])
+
+
 def comment_text(comment: dict[str, Any]) -> str | None:
     """The text of a fetched comment: {"comment": {"text": ...}} as the SDK logs it, or a plain string."""
     body = comment.get("comment", comment.get("text"))
@@ -340,7 +344,7 @@ class Stream:
                             "migrated_comment": {
                                 "author": comment.get("user_id") or comment.get("created_by"),
                                 "created": comment.get("created"),
-                                "source_comment_id": comment.get("id"),
+                                "source_comment_id": comment.get("id") or key,
                             }
                         },
                     }
@@ -348,15 +352,47 @@ class Stream:
                 keys.append(key)
         if not feedback:
             return
+        await self._send_feedback(feedback, keys)
+
+    async def _send_feedback(self, feedback: list[dict[str, Any]], keys: list[str]) -> None:
+        """Feedback appends, so a lost response must not lead to a blind re-send: after a
+        failure, read the rows back and send only the comments that did not land."""
         path = f"/v1/{self.spec.kind}/{self.spec.dest_id}/feedback"
-        try:
-            await self.env.dest.post_json(path, {"feedback": feedback})
-        except ApiError as error:
-            self.outcome.notes.append(f"comments not copied for {len(feedback)} rows: {error.message}")
-            self._blocked = True  # re-read these rows next run so their comments are retried
+        pending = list(zip(feedback, keys, strict=True))
+        retry = self.env.dest.retry
+        for attempt in range(retry.attempts + 1):
+            try:
+                await self.env.dest.post_json(path, {"feedback": [f for f, _ in pending]}, idempotent=False)
+            except ApiError as error:
+                if error.status not in (None, 408, 500, 502, 503, 504) or attempt == retry.attempts:
+                    self.outcome.notes.append(f"comments not copied for {len(pending)} rows: {error.message}")
+                    self._blocked = True  # re-read these rows next run so their comments are retried
+                    return
+                await asyncio.sleep(retry.delay(attempt))
+                landed = await self._landed_comments([f["id"] for f, _ in pending])
+                done = [(f, k) for f, k in pending if _source_comment_id(f) in landed]
+                self.env.events.mark_comments(self.state.stream, [k for _, k in done])
+                self.outcome.comments += len(done)
+                pending = [(f, k) for f, k in pending if _source_comment_id(f) not in landed]
+                if not pending:
+                    return
+                continue
+            self.env.events.mark_comments(self.state.stream, [k for _, k in pending])
+            self.outcome.comments += len(pending)
             return
-        self.env.events.mark_comments(self.state.stream, keys)
-        self.outcome.comments += len(feedback)
+
+    async def _landed_comments(self, row_ids: list[str]) -> set[str]:
+        """Source comment ids already copied onto these destination rows."""
+        ids = " or ".join(f"id = '{row_id}'" for row_id in sorted(set(row_ids)))
+        query = f"select: id, comments\nfrom: {self.spec.kind}('{self.spec.dest_id}') spans\nfilter: {ids}"
+        data = await self.env.dest.post_json("/btql", {"query": query, "fmt": "json"})
+        landed = set()
+        for row in data.get("data") or []:
+            for comment in row.get("comments") or []:
+                meta = (comment.get("metadata") or {}).get("migrated_comment") or {}
+                if meta.get("source_comment_id"):
+                    landed.add(str(meta["source_comment_id"]))
+        return landed
 
     async def _record_version(self, items: list[Encoded]) -> None:
         """Which destination transaction holds the dataset as of this batch's last source one."""
