@@ -125,10 +125,10 @@ class Settings(BaseSettings):
         json_schema_extra=_allowed("an integer from 1 to 64", "--max-concurrent"),
     )
     migration_max_concurrent_resources: int = Field(
-        8,
+        16,
         ge=1,
         le=256,
-        description="Objects (or event streams) of one type migrated at once.",
+        description="Objects of one type migrated at once in a project (and event streams at once).",
         json_schema_extra=_allowed("an integer from 1 to 256", "--max-concurrent-resources"),
     )
     migration_max_concurrent_requests: int = Field(

@@ -13,6 +13,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import orjson
 import structlog
+from httpx_aiohttp import AiohttpTransport
 
 from braintrust_migrate.client.errors import (
     ApiError,
@@ -52,6 +53,16 @@ def _origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
 
 
 def _describe_transport_error(exc: Exception) -> str:
+    cause = exc.__cause__
+    if cause is not None and type(cause).__module__.startswith("aiohttp"):
+        # The aiohttp transport maps its errors onto httpx's coarsely: describe the original.
+        detail = str(cause).strip()
+        name = type(cause).__name__
+        if isinstance(cause, TimeoutError):
+            return "no response before the timeout"
+        if "Disconnected" in name or "Payload" in name:
+            return f"the connection was dropped mid-response ({detail or name})"
+        return f"connection failed ({detail or name})"
     kind = {
         httpx.ConnectTimeout: "connection timed out",
         httpx.ReadTimeout: "no response before the read timeout",
@@ -95,14 +106,14 @@ class ApiClient:
         self.stats = ClientStats()
         self._sleep = sleep
         self._auth = {"Authorization": f"Bearer {api_key}"}
+        limits = httpx.Limits(
+            max_connections=max_concurrent_requests, max_keepalive_connections=max_concurrent_requests
+        )
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(
-                max_connections=max_concurrent_requests,
-                max_keepalive_connections=max_concurrent_requests,
-            ),
+            limits=limits,
             follow_redirects=False,
-            transport=transport,
+            transport=transport or AiohttpTransport(limits=limits),
             headers={"User-Agent": "braintrust-migrate", "Accept": "application/json"},
         )
 

@@ -3,6 +3,7 @@ objects created later) and ACLs (identified by their whole content, created in b
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -144,12 +145,11 @@ async def migrate_acls(ctx: RunContext) -> None:
             continue
         outcome.action = "created"
         pending.append((acl, item, outcome))
-    for start in range(0, len(pending), ACL_BATCH):
-        batch = pending[start : start + ACL_BATCH]
-        if not ctx.options.dry_run:
-            await _add_batch(ctx, batch)
-        for _, _, outcome in batch:
-            ctx.record(outcome)
+    batches = [pending[start : start + ACL_BATCH] for start in range(0, len(pending), ACL_BATCH)]
+    if not ctx.options.dry_run:
+        await asyncio.gather(*(_add_batch(ctx, batch) for batch in batches))
+    for _, _, outcome in pending:
+        ctx.record(outcome)
 
 
 async def _add_batch(ctx: RunContext, batch: list[tuple[dict[str, Any], dict[str, Any], Outcome]]) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -29,6 +30,7 @@ from braintrust_migrate.engine.state import StateStore, pair_folder
 from braintrust_migrate.engine.users import build_user_map
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 # Selectable names that are not object types: event streams.
 STREAMED = ("logs",)
@@ -151,6 +153,16 @@ def build_nodes(
     return nodes
 
 
+class PhaseClock:
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        log.info("phase finished", phase=phase, seconds=round(now - self.last, 3))
+        self.last = now
+
+
 class Runner:
     def __init__(
         self, settings: Settings, options: Options, secrets: Secrets, progress: ProgressView | None = None
@@ -210,10 +222,12 @@ class Runner:
         source_types = [rt for rt in ALL_LISTABLE if rt.name in selected or rt.name in ("projects", "roles")]
         if "org_env_vars" in selected:
             source_types.append(BY_NAME["env_vars"])
+        listed = time.perf_counter()
         src_inv, dst_inv = await asyncio.gather(
             load_inventory(source, s.bt_source_org_name, source_types),
             load_inventory(dest, s.bt_dest_org_name, ALL_LISTABLE),
         )
+        log.info("phase finished", phase="listing both orgs", seconds=round(time.perf_counter() - listed, 3))
         projects = selected_projects(s, src_inv)
         if "views" in selected:
             owners = [("project", pid) for pid in projects]
@@ -315,10 +329,14 @@ class Runner:
             self._checkpoint(ctx)
 
     async def _phases(self, ctx: RunContext, selected: set[str]) -> None:
+        clock = PhaseClock()
         s = self.settings
-        per_type = {rt.name: asyncio.Semaphore(s.migration_max_concurrent_resources) for rt in RESOURCE_TYPES}
+        per_type: dict[tuple[str | None, str], asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(s.migration_max_concurrent_resources)
+        )
         org_nodes = [n for n in ctx.nodes.values() if n.project_id is None]
         await self._run_dag(ctx, org_nodes, per_type)
+        clock.lap("org objects and projects")
         by_project: dict[str, list[Node]] = {}
         for node in ctx.nodes.values():
             if node.project_id is not None and node.rt.kind not in AFTER_ROWS:
@@ -330,21 +348,38 @@ class Runner:
                 await self._run_dag(ctx, nodes, per_type)
 
         await asyncio.gather(*(one_project(nodes) for nodes in by_project.values()))
+        clock.lap("project objects")
         await self._settle_deferred(ctx)
+        clock.lap("deferred references")
         if "projects" in selected:
-            for node in org_nodes:
-                if node.rt.kind == "project":
-                    outcome = await migrate_settings(ctx, node)
-                    if outcome:
-                        self._record(ctx, outcome)
+            projects = [node for node in org_nodes if node.rt.kind == "project"]
+            for outcome in await self._bounded(migrate_settings(ctx, node) for node in projects):
+                if outcome:
+                    self._record(ctx, outcome)
+        clock.lap("project settings")
         if "acls" in selected:
             await migrate_acls(ctx)
+            clock.lap("acls")
         if not self.options.dry_run:
             await self._events(ctx, selected)
+            clock.lap("event data")
         else:
-            for node in ctx.nodes.values():
-                if node.rt.kind in AFTER_ROWS:
-                    self._record(ctx, await migrate_node(ctx, node))
+            await self._after_rows(ctx)
+
+    async def _bounded(self, coroutines: Iterable[Awaitable[T]]) -> list[T]:
+        """Run independent steps concurrently, as many at once as one resource type may."""
+        slots = asyncio.Semaphore(self.settings.migration_max_concurrent_resources)
+
+        async def one(step: Awaitable[T]) -> T:
+            async with slots:
+                return await step
+
+        return list(await asyncio.gather(*(one(step) for step in coroutines)))
+
+    async def _after_rows(self, ctx: RunContext) -> None:
+        nodes = [node for node in ctx.nodes.values() if node.rt.kind in AFTER_ROWS]
+        for outcome in await self._bounded(migrate_node(ctx, node) for node in nodes):
+            self._record(ctx, outcome)
 
     async def _events(self, ctx: RunContext, selected: set[str]) -> None:
         """Dataset rows, then what pins their versions, then experiment rows and logs."""
@@ -358,17 +393,18 @@ class Runner:
             for o in ctx.outcomes
             if o.kind == "experiment" and ctx.nodes[(o.kind, o.source_id)].src.get("dataset_version")
         ]
-        for first in repin:
-            if first.action not in ("failed", "skipped", "conflict"):
-                self._merge_settled(
-                    ctx, first, await migrate_node(ctx, ctx.nodes[(first.kind, first.source_id)], final=True)
-                )
-        for node in ctx.nodes.values():
-            if node.rt.kind in AFTER_ROWS:
-                self._record(ctx, await migrate_node(ctx, node))
+        repin = [o for o in repin if o.action not in ("failed", "skipped", "conflict")]
+        seconds = await self._bounded(
+            migrate_node(ctx, ctx.nodes[(o.kind, o.source_id)], final=True) for o in repin
+        )
+        for first, second in zip(repin, seconds, strict=True):
+            self._merge_settled(ctx, first, second)
+        await self._after_rows(ctx)
         self.streams += await stage.run_streams(stage.specs("experiment") + stage.specs("project_logs"))
 
-    async def _run_dag(self, ctx: RunContext, nodes: list[Node], sems: dict[str, asyncio.Semaphore]) -> None:
+    async def _run_dag(
+        self, ctx: RunContext, nodes: list[Node], sems: dict[tuple[str | None, str], asyncio.Semaphore]
+    ) -> None:
         async def one(node: Node) -> None:
             assert node.done is not None
             try:
@@ -376,7 +412,7 @@ class Runner:
                     dep_done = ctx.nodes[dep].done
                     if dep_done is not None:
                         await asyncio.shield(dep_done)
-                async with sems[node.rt.name]:
+                async with sems[(node.project_id, node.rt.name)]:
                     outcome = await migrate_node(ctx, node)
                 self._record(ctx, outcome)
                 node.done.set_result(outcome.dest_id if outcome.action != "failed" else None)
@@ -398,9 +434,9 @@ class Runner:
             if not todo:
                 return
             rewritten: set[Key] = set()
-            for first in todo:
-                node = ctx.nodes[(first.kind, first.source_id)]
-                second = await migrate_node(ctx, node, final=True)
+            nodes = [ctx.nodes[(first.kind, first.source_id)] for first in todo]
+            seconds = await self._bounded(migrate_node(ctx, node, final=True) for node in nodes)
+            for first, node, second in zip(todo, nodes, seconds, strict=True):
                 self._merge_settled(ctx, first, second)
                 if second.action in ("created", "updated"):
                     rewritten.add(node.key)

@@ -117,13 +117,13 @@ class EventStage:
         if not specs:
             return []
         env = await self.env()
-        await self._count(env, specs)
+        # Counting is for progress (ETA) and the report: it runs beside the copy, not before it.
+        counting = asyncio.create_task(self._count(env, specs))
         slots = asyncio.Semaphore(self.settings.migration_max_concurrent_resources)
 
         async def one(spec: StreamSpec) -> StreamOutcome:
             async with slots:
                 outcome = await Stream(env, spec).run()
-            outcome.expected_rows = self._expected.get(spec.src_id)
             log.info(
                 "streamed",
                 container=spec.kind,
@@ -134,7 +134,11 @@ class EventStage:
             )
             return outcome
 
-        return list(await asyncio.gather(*(one(spec) for spec in specs)))
+        outcomes = list(await asyncio.gather(*(one(spec) for spec in specs)))
+        await counting
+        for outcome in outcomes:
+            outcome.expected_rows = self._expected.get(outcome.spec.src_id)
+        return outcomes
 
     async def _count(self, env: StreamEnv, specs: list[StreamSpec]) -> None:
         """Rows to expect per container, for progress (ETA) and the report."""
