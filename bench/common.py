@@ -31,7 +31,18 @@ def sandbox(db: Path) -> Any:
     port = free_port()
     orgs = [arg for name, key in KEYS.items() for arg in ("--org", f"{name}={key}")]
     proc = subprocess.Popen(
-        [str(BIN / "braintrust-migrate"), "sandbox", "serve", "--port", str(port), "--db", str(db), "--admin-key", ADMIN_KEY, *orgs],
+        [
+            str(BIN / "braintrust-migrate"),
+            "sandbox",
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            str(db),
+            "--admin-key",
+            ADMIN_KEY,
+            *orgs,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -51,7 +62,9 @@ def sandbox(db: Path) -> Any:
 
 def set_faults(url: str, org: str | None, settings: dict[str, Any] | None) -> None:
     headers = {"X-Sandbox-Admin-Key": ADMIN_KEY}
-    httpx.put(f"{url}/_sandbox/faults", json={"org": org, "settings": settings}, headers=headers).raise_for_status()
+    httpx.put(
+        f"{url}/_sandbox/faults", json={"org": org, "settings": settings}, headers=headers
+    ).raise_for_status()
 
 
 def writes(url: str) -> dict[str, Any]:

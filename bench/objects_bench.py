@@ -9,9 +9,9 @@ ideal of requests x latency / request cap.
 from __future__ import annotations
 
 import argparse
-import os
 import asyncio
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -32,7 +32,11 @@ def main() -> None:
         env = env_for(url, "source", "dest", work / "state", MIGRATION_MAX_CONCURRENT_REQUESTS=str(args.cap))
         for label in ("fresh run", "unchanged re-run"):
             seconds, code, err = run_cli(["migrate", "--map-users"], env, work)
-            report = json.loads(max((work / "state").glob("*/runs/*/migration_report.json"), key=lambda p: p.stat().st_mtime).read_text())
+            report = json.loads(
+                max(
+                    (work / "state").glob("*/runs/*/migration_report.json"), key=lambda p: p.stat().st_mtime
+                ).read_text()
+            )
             http = report["http"]
             requests = http["source"]["requests"] + http["dest"]["requests"]
             ideal = requests * args.latency_ms / 1000 / args.cap
