@@ -183,9 +183,11 @@ def migrate(
     raise typer.Exit(0 if ok else 1)
 
 
-def _run_verify(settings: Settings, *, map_users: bool, folder: Path | None = None) -> bool:
+def _run_verify(
+    settings: Settings, *, map_users: bool, folder: Path | None = None, sample: int | None = None
+) -> bool:
     try:
-        result = asyncio.run(Verifier(settings, map_users=map_users, folder=folder).run())
+        result = asyncio.run(Verifier(settings, map_users=map_users, folder=folder, sample=sample).run())
     except ApiError as error:
         sys.stderr.write(f"error: {error.message}\n")
         raise typer.Exit(1) from None
@@ -204,11 +206,19 @@ def verify(
             "--map-users", help="Compare user references by email (as `migrate --map-users` wrote them)."
         ),
     ] = False,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            "--sample",
+            min=1,
+            help="Check N random rows of each container in full, plus counts (faster on large data).",
+        ),
+    ] = None,
 ) -> None:
-    """Compare source and destination: missing, extra and differing objects, leaked source ids."""
+    """Compare source and destination: objects, rows, and source ids left in the destination."""
     settings.api_key("source")
     settings.api_key("dest")
-    raise typer.Exit(0 if _run_verify(settings, map_users=map_users) else 1)
+    raise typer.Exit(0 if _run_verify(settings, map_users=map_users, sample=sample) else 1)
 
 
 @app.command()

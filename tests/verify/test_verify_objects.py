@@ -43,12 +43,19 @@ async def test_catches_a_prompt_that_lost_its_tool_function(sandbox_server, sand
         victim = next(p for p in prompts if (p.get("prompt_data") or {}).get("tool_functions"))
         data = dict(victim["prompt_data"])
         data["tool_functions"] = data["tool_functions"][1:]
-        body = {k: victim[k] for k in ("project_id", "name", "slug", "description", "tags") if victim.get(k) is not None}
+        body = {
+            k: victim[k]
+            for k in ("project_id", "name", "slug", "description", "tags")
+            if victim.get(k) is not None
+        }
         c.put("/v1/prompt", json={**body, "prompt_data": data}).raise_for_status()
     result = await verify(url, src, dst, tmp_path)
     assert not result.ok
     differing = rows(result.report, "prompts")["differing_sample"]
-    assert any(d["name"] == victim["name"] and "prompt_data.tool_functions" in " ".join(d["fields"]) for d in differing)
+    assert any(
+        d["name"] == victim["name"] and "prompt_data.tool_functions" in " ".join(d["fields"])
+        for d in differing
+    )
 
 
 async def test_catches_a_source_id_left_in_the_destination(sandbox_server, sandbox_orgs, tmp_path):
@@ -61,7 +68,12 @@ async def test_catches_a_source_id_left_in_the_destination(sandbox_server, sandb
     result = await verify(url, src, dst, tmp_path)
     assert not result.ok
     leaks = result.report["source_id_leaks"]
-    assert {"type": "datasets", "dest_id": dataset["id"], "field": "metadata.copied_from", "source_id": source_dataset["id"]} in leaks
+    assert {
+        "type": "datasets",
+        "dest_id": dataset["id"],
+        "field": "metadata.copied_from",
+        "source_id": source_dataset["id"],
+    } in leaks
 
 
 async def test_catches_a_missing_and_an_extra_object(sandbox_server, sandbox_orgs, tmp_path):

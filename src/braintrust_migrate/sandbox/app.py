@@ -28,7 +28,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from braintrust_migrate.sandbox import admin, handlers, special
+from braintrust_migrate.sandbox import admin, attachments, events_api, faults, handlers, special, version
 from braintrust_migrate.sandbox.common import ApiError, Ctx, Request
 from braintrust_migrate.sandbox.objects import TYPES, ObjectType
 from braintrust_migrate.sandbox.store import KeyInfo, Store, Tx
@@ -79,7 +79,7 @@ class SandboxState:
         try:
             with self.store.transaction() as tx:
                 caller = self.authenticate(tx, req.authorization)
-                if req.method in _WRITE_METHODS:
+                if req.method in _WRITE_METHODS and not getattr(handler, "read_only", False):
                     with self._writes_lock:
                         self._writes[caller.key] += 1
                 result = handler(Ctx(tx, caller, req))
@@ -88,7 +88,7 @@ class SandboxState:
         except Exception:
             log.exception("sandbox: unhandled error in %s %s", req.method, req.spec_path)
             return error_response(500, "Internal sandbox error (this is a bug in the sandbox)")
-        return json_response(result)
+        return result if isinstance(result, Response) else json_response(result)
 
 
 # --- route table --------------------------------------------------------------------------------
@@ -200,6 +200,7 @@ def _admin_routes(state: SandboxState) -> list[BaseRoute]:
         Route("/_sandbox/orgs", guarded(create_org), methods=["POST"]),
         Route("/_sandbox/grants", guarded(grant), methods=["POST"]),
         Route("/_sandbox/writes", guarded(writes), methods=["POST"]),
+        *faults.admin_routes(state, guarded),
     ]
 
 
@@ -242,12 +243,16 @@ def create_app(
 ) -> Starlette:
     """The sandbox ASGI app over ``store``. ``extra_routes`` come before the object routes."""
     state = SandboxState(store, admin_key)
+    fault_controller = faults.install(state)
+    attachment_service = attachments.install(state)
     with store.transaction() as tx:
         admin.ensure_system_roles(tx)
     routes: list[BaseRoute] = [Route("/v1", _index, methods=["GET"]), *extra_routes, *_admin_routes(state)]
+    routes += [*version.routes(state), *attachment_service.routes(), *events_api.routes(state)]
     for path, by_method in route_table().items():
         routes.append(Route(path, _endpoint(state, path, by_method), methods=list(by_method)))
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     app.state.sandbox = state
+    app.add_middleware(faults.FaultMiddleware, controller=fault_controller)
     app.add_middleware(_Preflight)
     return app

@@ -120,8 +120,40 @@ def serve(
     org: list[str] = typer.Option([], "--org", help="An org to create: NAME or NAME=API_KEY (repeatable)."),
     orgs_file: Path | None = typer.Option(None, "--orgs-file", help="YAML file listing orgs and grants."),
     admin_key: str | None = typer.Option(None, "--admin-key", help="Key for the /_sandbox admin API."),
+    latency_ms: float | None = typer.Option(None, "--latency-ms", help="Fault: fixed latency per request."),
+    latency_jitter_ms: float | None = typer.Option(
+        None, "--latency-jitter-ms", help="Fault: extra random latency."
+    ),
+    rate_limit_rps: float | None = typer.Option(
+        None, "--rate-limit-rps", help="Fault: 429 above N req/s per key."
+    ),
+    rate_limit_burst: int | None = typer.Option(None, "--rate-limit-burst", help="Fault: token bucket size."),
+    max_concurrent_per_key: int | None = typer.Option(
+        None, "--max-concurrent-per-key", help="Fault: 429 above N requests in flight per key."
+    ),
+    retry_after: int | None = typer.Option(None, "--retry-after", help="Fault: Retry-After seconds on 429s."),
+    retry_after_format: str | None = typer.Option(
+        None, "--retry-after-format", help="Fault: Retry-After as seconds|http-date|random."
+    ),
+    error_rate: float | None = typer.Option(None, "--error-rate", help="Fault: share of random 5xx (0-1)."),
+    max_request_bytes: int | None = typer.Option(
+        None, "--max-request-bytes", help="Fault: 413 above N bytes."
+    ),
+    btql_max_rows: int | None = typer.Option(None, "--btql-max-rows", help="Fault: 504 for BTQL limit > N."),
+    drop_rate: float | None = typer.Option(None, "--drop-rate", help="Fault: share of dropped connections."),
+    drop_phase: str | None = typer.Option(None, "--drop-phase", help="Fault: drop before|after|random."),
+    fault_seed: int | None = typer.Option(None, "--fault-seed", help="Fault: random seed (default 0)."),
+    fault_path: list[str] = typer.Option([], "--fault-path", help="Fault only these path prefixes."),
+    fault_exclude_path: list[str] = typer.Option(
+        [], "--fault-exclude-path", help="Never fault these prefixes."
+    ),
+    fault_method: list[str] = typer.Option([], "--fault-method", help="Fault only these HTTP methods."),
+    faults_file: Path | None = typer.Option(
+        None, "--faults-file", help="YAML: {server: {...}, orgs: {name: {...}}}."
+    ),
 ) -> None:
     """Serve the Braintrust-compatible sandbox API until Ctrl-C / SIGTERM."""
+    from braintrust_migrate.sandbox import faults
     from braintrust_migrate.sandbox.server import SandboxServer
 
     try:
@@ -139,9 +171,28 @@ def serve(
         server = SandboxServer(db, host=host, port=port, admin_key=admin_key)
     except Exception as exc:  # e.g. an unreadable database file
         raise _fail(f"cannot open database {db!r}: {exc}") from None
+    fault_flags = {
+        "latency_ms": latency_ms,
+        "latency_jitter_ms": latency_jitter_ms,
+        "rate_limit_rps": rate_limit_rps,
+        "rate_limit_burst": rate_limit_burst,
+        "max_concurrent_per_key": max_concurrent_per_key,
+        "retry_after_seconds": retry_after,
+        "retry_after_format": retry_after_format,
+        "error_rate": error_rate,
+        "max_request_bytes": max_request_bytes,
+        "btql_max_rows": btql_max_rows,
+        "drop_rate": drop_rate,
+        "drop_phase": drop_phase,
+        "seed": fault_seed,
+        "include_paths": fault_path,
+        "exclude_paths": fault_exclude_path,
+        "methods": fault_method,
+    }
     try:
         _provision(server, wanted, grants)
-    except _UsageError as exc:
+        faults.configure_from_cli(server, fault_flags, str(faults_file) if faults_file else None)
+    except (_UsageError, ValueError) as exc:
         server.close()
         raise _fail(str(exc)) from None
     try:
@@ -170,6 +221,8 @@ def serve(
 def _announce(server: Any) -> None:
     typer.echo(f"Braintrust sandbox listening on {server.url}")
     typer.echo(f"admin key (header X-Sandbox-Admin-Key): {server.admin_key}")
+    if server.app.state.sandbox.settings["faults"].active:
+        typer.echo("fault injection is on (see GET /_sandbox/faults)")
     orgs = server.orgs()
     if not orgs:
         typer.echo("no orgs yet: pass --org NAME[=KEY] or create them through the admin API")
@@ -188,11 +241,12 @@ def seed(
     org_name: str = typer.Option("", "--org-name", help="Org to fill when the key sees several."),
     concurrency: str = typer.Option("8", "--concurrency", help="Requests in flight."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    rows: str = typer.Option("", "--rows", help="Event rows to write (default: per profile; 0: none)."),
 ) -> None:
-    """Fill an org with a realistic, deterministic set of objects of every type."""
+    """Fill an org with a realistic, deterministic set of objects of every type, and event rows."""
     from braintrust_migrate.sandbox.seed_cli import run_seed
 
-    run_seed(url, api_key, profile, seed, org_name, concurrency, as_json)
+    run_seed(url, api_key, profile, seed, org_name, concurrency, as_json, rows)
 
 
 if __name__ == "__main__":

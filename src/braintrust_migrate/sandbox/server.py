@@ -16,7 +16,7 @@ from types import TracebackType
 import uvicorn
 from starlette.routing import BaseRoute
 
-from braintrust_migrate.sandbox import admin
+from braintrust_migrate.sandbox import admin, faults
 from braintrust_migrate.sandbox.admin import SandboxOrg
 from braintrust_migrate.sandbox.app import create_app
 from braintrust_migrate.sandbox.store import Store
@@ -137,3 +137,17 @@ class SandboxServer:
     def write_count(self, api_key: str) -> int:
         """How many write requests (POST/PUT/PATCH/DELETE, any outcome) this key has made."""
         return self.app.state.sandbox.write_count(api_key)
+
+    # --- fault injection (see faults.py) ------------------------------------------------------
+
+    def set_faults(self, settings: faults.FaultSettings | None, org: str | None = None) -> None:
+        """Inject faults server-wide (``org=None``) or for one org's keys (by name); None clears."""
+        faults.controller_of(self.app).set(settings, org)
+
+    def clear_faults(self) -> None:
+        """Remove every fault setting (server-wide and per org) and reset the counters."""
+        faults.controller_of(self.app).clear()
+
+    def fault_stats(self, org: str | None = None) -> faults.FaultStats:
+        """What was injected: totals, or one org's scope."""
+        return faults.controller_of(self.app).stats(org)

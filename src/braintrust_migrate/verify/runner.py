@@ -12,6 +12,7 @@ import orjson
 
 from braintrust_migrate.client import ApiClient, client_for
 from braintrust_migrate.config import Settings
+from braintrust_migrate.engine.events.reader import Window
 from braintrust_migrate.engine.extras import ACL_FIELDS, acl_key
 from braintrust_migrate.engine.inventory import (
     ALL_LISTABLE,
@@ -26,6 +27,7 @@ from braintrust_migrate.engine.report import write_atomic
 from braintrust_migrate.engine.resources import RESOURCE_TYPES, ResourceType
 from braintrust_migrate.engine.runner import discover_org, selected_projects
 from braintrust_migrate.engine.state import StateStore, pair_folder
+from braintrust_migrate.verify.events import ContainerParity, compare_container
 from braintrust_migrate.verify.objects import IdMap, TypeParity, compare_type, find_leaks
 
 ORG_OWNED = ("org_env_vars",)
@@ -67,10 +69,18 @@ def _in_scope(rt: ResourceType, obj: dict[str, Any], inv: Inventory, projects: s
 
 
 class Verifier:
-    def __init__(self, settings: Settings, *, map_users: bool = False, folder: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        map_users: bool = False,
+        folder: Path | None = None,
+        sample: int | None = None,
+    ) -> None:
         self.settings = settings
         self.map_users = map_users
         self.folder = folder
+        self.sample = sample
 
     async def run(self) -> VerifyResult:
         source, dest = client_for(self.settings, "source"), client_for(self.settings, "dest")
@@ -113,7 +123,13 @@ class Verifier:
         source_ids.add(source_org["id"])
         dest_objects = [(rt.name, obj) for rt in self._types() for obj in _by_type(dst_inv, rt)]
         leaks = find_leaks(dest_objects, source_ids)
-        ok = all(r.ok for r in results) and not leaks and (acl is None or acl.ok)
+        containers = await self._events(source, dest, src_inv, projects, ids)
+        ok = (
+            all(r.ok for r in results)
+            and not leaks
+            and (acl is None or acl.ok)
+            and all(c.ok for c in containers)
+        )
         report = {
             "ok": ok,
             "source_org": source_org.get("name"),
@@ -121,6 +137,7 @@ class Verifier:
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "duration_s": round(time.time() - started, 2),
             "objects": [r.to_dict() for r in results] + ([acl.to_dict()] if acl else []),
+            "events": [c.to_dict() for c in containers],
             "source_id_leaks": leaks[:100],
             "source_id_leak_count": len(leaks),
             "not_compared": [
@@ -134,6 +151,39 @@ class Verifier:
         write_atomic(json_path, orjson.dumps(report, option=orjson.OPT_INDENT_2))
         write_atomic(text_path, summary_text(report).encode())
         return VerifyResult(report, json_path, text_path)
+
+    async def _events(
+        self, source: ApiClient, dest: ApiClient, src_inv: Inventory, projects: dict[str, Any], ids: IdMap
+    ) -> list[ContainerParity]:
+        s = self.settings
+        chosen = set(s.migration_resources) or {"logs", "experiments", "datasets"}
+        window = Window(s.migration_created_after, s.migration_created_before)
+        parities: list[ContainerParity] = []
+        if "logs" in chosen:
+            parities += [
+                ContainerParity("project_logs", p["name"], pid, ids.ids.get(pid))
+                for pid, p in projects.items()
+            ]
+        for name, kind in (("experiments", "experiment"), ("datasets", "dataset")):
+            if name in chosen:
+                for obj in src_inv.of(kind):
+                    if obj.get("project_id") in projects and (kind != "experiment" or window.admits(obj)):
+                        parities.append(ContainerParity(kind, obj["name"], obj["id"], ids.ids.get(obj["id"])))
+        slots = asyncio.Semaphore(s.migration_max_concurrent_resources)
+
+        async def one(parity: ContainerParity) -> ContainerParity:
+            async with slots:
+                return await compare_container(
+                    source,
+                    dest,
+                    parity,
+                    lambda _kind, object_id: ids.ids.get(object_id),
+                    page=s.migration_event_page_size,
+                    window=window,
+                    sample=self.sample,
+                )
+
+        return list(await asyncio.gather(*(one(p) for p in parities)))
 
     async def _id_map(
         self,
@@ -241,6 +291,20 @@ def summary_text(report: dict[str, Any]) -> str:
             for item in row[f"{kind}_sample"][:5]:
                 detail = f" fields: {', '.join(item['fields'])}" if item.get("fields") else ""
                 lines.append(f"  {kind}: {row['type']} {item.get('name')}{detail}")
+    events = report.get("events") or []
+    if events:
+        lines += ["", f"{'event rows':<34}{'source':>10}{'dest':>10}{'missing':>9}{'extra':>7}{'differ':>8}"]
+        for row in events:
+            label = f"{row['container']} {row['name']}"[:33]
+            lines.append(
+                f"{label:<34}{row['source_rows']:>10}{row['dest_rows']:>10}{row['missing']:>9}{row['extra']:>7}{row['differing']:>8}"
+            )
+        for row in events:
+            for kind in ("missing", "extra", "differing"):
+                if row[f"{kind}_sample"]:
+                    lines.append(
+                        f"  {kind} rows in {row['container']} {row['name']}: {', '.join(row[f'{kind}_sample'][:10])}"
+                    )
     if report["source_id_leak_count"]:
         lines += ["", f"source-org ids found in the destination: {report['source_id_leak_count']}"]
         for leak in report["source_id_leaks"][:10]:

@@ -1,0 +1,223 @@
+"""Row parity of event containers: counts and an order-independent digest of every row's
+content on both sides, streamed concurrently; the differing row ids when they disagree."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from braintrust_migrate.client import ApiClient
+from braintrust_migrate.engine.events.reader import BtqlReader, Window
+from braintrust_migrate.engine.events.stream import comment_text
+from braintrust_migrate.engine.events.transform import KEPT, ORIGIN_KINDS
+
+SAMPLE_IDS = 20
+MASK = (1 << 64) - 1
+
+
+@dataclass
+class ContainerParity:
+    kind: str
+    name: str
+    source_id: str
+    dest_id: str | None
+    source_rows: int = 0
+    dest_rows: int = 0
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    differing: list[str] = field(default_factory=list)
+    missing_count: int = 0
+    extra_count: int = 0
+    differing_count: int = 0
+    sampled: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.dest_id is not None
+            and self.source_rows == self.dest_rows
+            and not (self.missing_count or self.extra_count or self.differing_count)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "container": self.kind,
+            "name": self.name,
+            "source_id": self.source_id,
+            "dest_id": self.dest_id,
+            "ok": self.ok,
+            "source_rows": self.source_rows,
+            "dest_rows": self.dest_rows,
+            "missing": self.missing_count,
+            "extra": self.extra_count,
+            "differing": self.differing_count,
+            "missing_sample": self.missing[:SAMPLE_IDS],
+            "extra_sample": self.extra[:SAMPLE_IDS],
+            "differing_sample": self.differing[:SAMPLE_IDS],
+            "sampled_rows": self.sampled,
+        }
+
+
+def _attachments_without_keys(value: Any) -> Any:
+    # A copied attachment gets a new key in the destination: compare what it is, not where.
+    if isinstance(value, dict):
+        if value.get("type") == "braintrust_attachment":
+            return {k: v for k, v in value.items() if k != "key"}
+        return {k: _attachments_without_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_attachments_without_keys(v) for v in value]
+    return value
+
+
+def row_content(
+    row: dict[str, Any], kind: str, translate: Callable[[str, str], str | None]
+) -> dict[str, Any]:
+    """What must be equal between a source row and its copy, in destination terms."""
+    content = {k: row[k] for k in KEPT[kind] if row.get(k) is not None and k != "origin"}
+    origin = row.get("origin")
+    if isinstance(origin, dict):
+        target = ORIGIN_KINDS.get(str(origin.get("object_type")))
+        mapped = translate(target, str(origin.get("object_id"))) if target else None
+        content["origin"] = {
+            "object_type": origin.get("object_type"),
+            "id": origin.get("id"),
+            "object_id": mapped,
+        }
+    texts = sorted(t for t in (comment_text(c) for c in row.get("comments") or []) if t is not None)
+    if texts:
+        content["comments"] = texts
+    return _attachments_without_keys(content)
+
+
+def row_hash(content: dict[str, Any]) -> int:
+    data = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
+async def _rows(
+    client: ApiClient, kind: str, container: str, page: int, window: Window
+) -> AsyncIterator[dict[str, Any]]:
+    async for chunk in BtqlReader(client, kind, container, page, window).pages():
+        for row in chunk.rows:
+            yield row
+
+
+async def _hashes(
+    client: ApiClient,
+    kind: str,
+    container: str,
+    page: int,
+    window: Window,
+    content: Callable[[dict[str, Any]], dict[str, Any]],
+) -> dict[str, int]:
+    return {
+        str(row["id"]): row_hash(content(row)) async for row in _rows(client, kind, container, page, window)
+    }
+
+
+def _compare(parity: ContainerParity, source: dict[str, int], dest: dict[str, int]) -> None:
+    parity.source_rows, parity.dest_rows = len(source), len(dest)
+    missing = [i for i in source if i not in dest]
+    extra = [i for i in dest if i not in source]
+    differing = [i for i, h in source.items() if i in dest and dest[i] != h]
+    parity.missing_count, parity.extra_count, parity.differing_count = (
+        len(missing),
+        len(extra),
+        len(differing),
+    )
+    parity.missing, parity.extra, parity.differing = (
+        missing[:SAMPLE_IDS],
+        extra[:SAMPLE_IDS],
+        differing[:SAMPLE_IDS],
+    )
+
+
+async def compare_container(
+    source: ApiClient,
+    dest: ApiClient,
+    parity: ContainerParity,
+    translate: Callable[[str, str], str | None],
+    *,
+    page: int,
+    window: Window,
+    sample: int | None = None,
+) -> ContainerParity:
+    if parity.dest_id is None:
+        parity.source_rows = (
+            await BtqlReader(source, parity.kind, parity.source_id, page, window).count() or 0
+        )
+        parity.missing_count = parity.source_rows
+        return parity
+    if sample:
+        return await _compare_sample(source, dest, parity, translate, page=page, window=window, sample=sample)
+
+    def content(row: dict[str, Any]) -> dict[str, Any]:
+        return row_content(row, parity.kind, translate)
+
+    def dest_content(row: dict[str, Any]) -> dict[str, Any]:
+        return row_content(row, parity.kind, lambda _kind, object_id: object_id)
+
+    src_hashes, dst_hashes = await asyncio.gather(
+        _hashes(source, parity.kind, parity.source_id, page, window, content),
+        _hashes(dest, parity.kind, parity.dest_id, page, window, dest_content),
+    )
+    _compare(parity, src_hashes, dst_hashes)
+    return parity
+
+
+async def _compare_sample(
+    source: ApiClient,
+    dest: ApiClient,
+    parity: ContainerParity,
+    translate: Callable[[str, str], str | None],
+    *,
+    page: int,
+    window: Window,
+    sample: int,
+) -> ContainerParity:
+    """Counts of both sides, plus `sample` random source rows compared in full."""
+    assert parity.dest_id is not None
+    src_count, dst_count = await asyncio.gather(
+        BtqlReader(source, parity.kind, parity.source_id, page, window).count(),
+        BtqlReader(dest, parity.kind, parity.dest_id, page, window).count(),
+    )
+    parity.source_rows, parity.dest_rows = src_count or 0, dst_count or 0
+    ids: list[str] = []
+    seen = 0
+    rng = random.Random(parity.source_id)
+    async for row in _rows(source, parity.kind, parity.source_id, page, window):
+        seen += 1  # reservoir sampling: every row has the same chance, in one pass
+        if len(ids) < sample:
+            ids.append(str(row["id"]))
+        elif (slot := rng.randrange(seen)) < sample:
+            ids[slot] = str(row["id"])
+    parity.sampled = len(ids)
+    picked_src = await _by_ids(source, parity.kind, parity.source_id, ids)
+    picked_dst = await _by_ids(dest, parity.kind, parity.dest_id, ids)
+    src = {i: row_hash(row_content(r, parity.kind, translate)) for i, r in picked_src.items()}
+    dst = {i: row_hash(row_content(r, parity.kind, lambda _k, o: o)) for i, r in picked_dst.items()}
+    missing = [i for i in src if i not in dst]
+    differing = [i for i in src if i in dst and dst[i] != src[i]]
+    parity.missing, parity.missing_count = missing[:SAMPLE_IDS], len(missing)
+    parity.differing, parity.differing_count = differing[:SAMPLE_IDS], len(differing)
+    if parity.source_rows != parity.dest_rows and not (missing or differing):
+        parity.extra_count = max(0, parity.dest_rows - parity.source_rows)
+    return parity
+
+
+async def _by_ids(client: ApiClient, kind: str, container: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 50):
+        chunk = ids[start : start + 50]
+        condition = " or ".join("id = '" + i.replace("'", "\\'") + "'" for i in chunk)
+        query = f"select: *\nfrom: {kind}('{container}') spans\nfilter: {condition}\nlimit: {len(chunk) * 2}"
+        data = await client.post_json("/btql", {"query": query, "fmt": "json"})
+        for row in data.get("data") or []:
+            found[str(row["id"])] = row
+    return found
