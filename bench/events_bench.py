@@ -105,6 +105,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--max-concurrent", type=int, default=50, help="sandbox 429 limit per key")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the raw-copy baseline (memory runs)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-events-"))
     with sandbox(work / "sandbox.db") as url:
@@ -114,14 +115,14 @@ def main() -> None:
         set_faults(url, None, {"latency_ms": args.latency_ms, "max_concurrent_per_key": args.max_concurrent,
                                "exclude_paths": ["/_sandbox"]})  # fmt: skip
         concurrency, page, batch = 16, 1000, 1000
-        seconds, rss, out, _ = timed(
-            [sys.executable, "-m", "bench.raw_copy_baseline", url, KEYS["source"], KEYS["baseline"], str(concurrency), str(page), str(batch)],
-            {}, Path.cwd(),
-        )  # fmt: skip
-        base = json.loads(out.strip().splitlines()[-1])
-        print(
-            f"baseline : {base['rows']} rows in {seconds:.1f} s wall ({base['rows_per_s']} rows/s copying), peak RSS {rss:.0f} MiB"
-        )
+        base = None
+        if not args.no_baseline:
+            command = [sys.executable, "-m", "bench.raw_copy_baseline", url, KEYS["source"], KEYS["baseline"]]
+            seconds, rss, out, _ = timed([*command, str(concurrency), str(page), str(batch)], {}, Path.cwd())
+            base = json.loads(out.strip().splitlines()[-1])
+            print(
+                f"baseline : {base['rows']} rows in {seconds:.1f} s wall ({base['rows_per_s']} rows/s copying), peak RSS {rss:.0f} MiB"
+            )
         env = env_for(url, "source", "dest", work / "state", MIGRATION_MAX_CONCURRENT_RESOURCES=str(concurrency),
                       MIGRATION_EVENT_PAGE_SIZE=str(page), MIGRATION_INSERT_BATCH_ROWS=str(batch))  # fmt: skip
         seconds, rss, _, _ = timed([str(BIN / "braintrust-migrate"), "migrate"], env, work)
@@ -136,7 +137,8 @@ def main() -> None:
         print(f"migrate  : {written} rows in {seconds:.1f} s wall ({written / seconds:.0f} rows/s overall), "
               f"peak RSS {rss:.0f} MiB, {requests} requests, 429s {http['source']['rate_limited'] + http['dest']['rate_limited']}, "
               f"failed {report['failed']}")  # fmt: skip
-        print(f"ratio to baseline (rows/s): {(written / seconds) / (base['rows'] / base['seconds']):.2f}")
+        if base:
+            print(f"ratio to baseline (rows/s): {(written / seconds) / (base['rows'] / base['seconds']):.2f}")
 
 
 if __name__ == "__main__":

@@ -383,9 +383,8 @@ class Runner:
 
     async def _events(self, ctx: RunContext, selected: set[str]) -> None:
         """Dataset rows, then what pins their versions, then experiment rows and logs."""
-        stage = EventStage(
-            ctx, self.settings, selected, self.progress.advance_rows, self.progress.add_rows_total
-        )
+        totals = self.progress.add_rows_total if self.progress.enabled else None
+        stage = EventStage(ctx, self.settings, selected, self.progress.advance_rows, totals)
         self.streams = await stage.run_streams(stage.specs("dataset"))
         stage.record_pins()
         repin = [

@@ -59,7 +59,7 @@ class EventStage:
         settings: Settings,
         selected: set[str],
         on_rows: Callable[[StreamSpec, int, int], None],
-        on_totals: Callable[[str, int], None],
+        on_totals: Callable[[str, int], None] | None,
     ) -> None:
         self.ctx, self.settings, self.selected = ctx, settings, selected
         self.on_rows, self.on_totals = on_rows, on_totals
@@ -117,8 +117,8 @@ class EventStage:
         if not specs:
             return []
         env = await self.env()
-        # Counting is for progress (ETA) and the report: it runs beside the copy, not before it.
-        counting = asyncio.create_task(self._count(env, specs))
+        # Counting only feeds the live progress (ETA): beside the copy, and only when shown.
+        counting = asyncio.create_task(self._count(env, specs) if self.on_totals else asyncio.sleep(0))
         slots = asyncio.Semaphore(self.settings.migration_max_concurrent_resources)
 
         async def one(spec: StreamSpec) -> StreamOutcome:
@@ -157,7 +157,8 @@ class EventStage:
         for spec in specs:
             by_kind[spec.kind] = by_kind.get(spec.kind, 0) + (self._expected.get(spec.src_id) or 0)
         for kind, total in by_kind.items():
-            self.on_totals(kind, total)
+            if self.on_totals:
+                self.on_totals(kind, total)
 
     def record_pins(self) -> None:
         """Make pinned dataset versions translatable by the object engine."""
