@@ -12,8 +12,10 @@ requests level by level (everything an op references is created in an earlier
 level), up to ``concurrency`` requests in flight.
 
 It covers every id-bearing field of the API (see ``braintrust-api.md`` §2.x),
-awkward names, and two reference cycles that a migrator has to break. Event rows
-are not written yet: see the events-phase hooks in ``seed_plan``.
+awkward names, and two reference cycles that a migrator has to break. Then it
+writes ``rows`` event rows (project logs, experiment and dataset rows, comments;
+see ``seed_events``): a dataset's first rows are written during the plan, so
+that experiments and snapshots pin a real dataset version, the rest after it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Any
 
 import httpx
 
+from .seed_events import EventCounts, EventsPhase, default_rows
+from .seed_events_ops import DatasetVersionMarker, EventRowsMarker
 from .seed_http import SeedClient, SeedHTTPError
 from .seed_plan import (
     PROFILES,
@@ -41,6 +45,7 @@ from .seed_plan import (
 
 __all__ = [
     "PROFILES",
+    "EventCounts",
     "SeedError",
     "SeedInputError",
     "SeedResult",
@@ -103,7 +108,8 @@ class SeedResult:
     ``objects`` maps each plan key to what it created; ``cycles`` lists the
     reference cycles as ``(description, id_a, id_b)``; ``patches`` counts updates.
     ``user`` counts only users invited by the run (the org's existing users are
-    listed in ``user_ids``).
+    listed in ``user_ids``). ``events`` has the event rows per container kind
+    (``project_logs``, ``experiment``, ``dataset``): rows written, live rows, comments.
     """
 
     url: str
@@ -121,6 +127,16 @@ class SeedResult:
     requests: int = 0
     elapsed: float = 0.0
     notes: list[str] = field(default_factory=list)
+    rows: int = 0  # event rows asked for
+    events: dict[str, EventCounts] = field(default_factory=dict)
+    event_requests: int = 0
+    event_elapsed: float = 0.0
+    event_generation: float = 0.0  # of which generating and serializing rows
+    attachments: int = 0  # attachments uploaded
+
+    @property
+    def event_rows(self) -> int:
+        return sum(c.rows for c in self.events.values())
 
     @property
     def total(self) -> int:
@@ -135,6 +151,14 @@ class SeedResult:
         lines.append(f"{'total':<{width}}  {self.total:>6}")
         return lines
 
+    def event_lines(self) -> list[str]:
+        """``<kind>.rows|live|comments  <n>`` lines, one value per line."""
+        return [
+            f"{kind + '.' + what:<22}  {getattr(counts, what):>7}"
+            for kind, counts in self.events.items()
+            for what in ("rows", "live", "comments")
+        ]
+
 
 # --------------------------------------------------------------------------- execution
 
@@ -142,8 +166,11 @@ _DROP = object()
 
 
 class _Run:
-    def __init__(self, client: SeedClient, plan: Plan, result: SeedResult, org_name: str | None) -> None:
+    def __init__(
+        self, client: SeedClient, plan: Plan, result: SeedResult, org_name: str | None, events: EventsPhase
+    ) -> None:
         self.client = client
+        self.events = events
         self.plan = plan
         self.result = result
         self.org_name = org_name
@@ -260,7 +287,10 @@ class _Run:
             elif path == "/v1/acl/batch_update":
                 body["add_acls"] = [self._fix_acl(a) for a in body.get("add_acls", [])]
         try:
-            resp = await self.client.request(op.method, path, json=body)
+            if isinstance(body, EventRowsMarker | DatasetVersionMarker):
+                resp = await self.events.plan_op(body, path, self.responses)
+            else:
+                resp = await self.client.request(op.method, path, json=body)
         except SeedHTTPError as exc:
             raise SeedError.from_http(exc, f"{op.key}: ") from exc
         self.responses[op.key] = resp
@@ -297,7 +327,7 @@ class _Run:
             self.result.cycles.append((desc, self.result.objects[a].id, self.result.objects[b].id))
 
 
-def _validate(url: str, api_key: str, profile: str | Profile, seed: int) -> Profile:
+def _validate(url: str, api_key: str, profile: str | Profile, seed: int, rows: int | None = None) -> Profile:
     if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) < 10:
         raise SeedInputError(f"url must be an http(s) URL, got {url!r}")
     try:
@@ -308,6 +338,8 @@ def _validate(url: str, api_key: str, profile: str | Profile, seed: int) -> Prof
         raise SeedInputError("api_key must not be empty")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise SeedInputError(f"seed must be an integer, got {seed!r}")
+    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 0):
+        raise SeedInputError(f"rows must be an integer >= 0, got {rows!r}")
     if isinstance(profile, Profile):
         return profile
     if profile not in PROFILES:
@@ -325,24 +357,42 @@ async def seed_org(
     concurrency: int = 8,
     invite_users: bool = True,
     transport: httpx.AsyncBaseTransport | None = None,
+    rows: int | None = None,
 ) -> SeedResult:
     """Fill the org behind ``api_key`` at ``url`` with the ``profile`` plan for ``seed``.
 
-    Raises :class:`SeedInputError` for invalid arguments and :class:`SeedError`
-    when the server refuses a request (the message names the plan step).
+    ``rows`` event rows are written too (``None``: the profile's default, see
+    ``seed_events.DEFAULT_ROWS``; ``0``: none). Raises :class:`SeedInputError` for
+    invalid arguments and :class:`SeedError` when the server refuses a request
+    (the message names the plan step).
     """
-    prof = _validate(url, api_key, profile, seed)
+    prof = _validate(url, api_key, profile, seed, rows)
     plan = build_plan(prof, seed)
+    rows = default_rows(prof.name) if rows is None else rows
     started = time.perf_counter()
-    result = SeedResult(url=url, org_id="", org_name="", profile=prof.name, seed=seed)
-    async with SeedClient(url, api_key, concurrency=concurrency, transport=transport) as client:
-        run = _Run(client, plan, result, org_name)
-        try:
-            await run.discover(invite_users)
-        except SeedHTTPError as exc:
-            raise SeedError.from_http(exc) from exc
-        await run.execute()
-        result.requests = client.requests
+    result = SeedResult(url=url, org_id="", org_name="", profile=prof.name, seed=seed, rows=rows)
+    events = EventsPhase(plan, rows, inflight=min(concurrency, 4))
+    events.connect(url, api_key, transport=transport)
+    try:
+        async with SeedClient(url, api_key, concurrency=concurrency, transport=transport) as client:
+            run = _Run(client, plan, result, org_name, events)
+            try:
+                await run.discover(invite_users)
+            except SeedHTTPError as exc:
+                raise SeedError.from_http(exc) from exc
+            await run.execute()
+            try:
+                result.events = await events.run(run.responses, result.org_id)
+            except SeedHTTPError as exc:
+                raise SeedError.from_http(exc, "events: ") from exc
+            result.requests = client.requests + events.requests
+    finally:
+        await events.aclose()
+    result.event_requests = events.requests
+    result.event_elapsed = events.elapsed
+    result.event_generation = events.generate_seconds
+    result.attachments = events.attachments_uploaded
+    result.notes.extend(events.notes)
     result.elapsed = time.perf_counter() - started
     return result
 
@@ -356,6 +406,7 @@ def seed_org_sync(
     org_name: str | None = None,
     concurrency: int = 8,
     invite_users: bool = True,
+    rows: int | None = None,
 ) -> SeedResult:
     """Blocking wrapper around :func:`seed_org` (for the CLI and scripts)."""
     return asyncio.run(
@@ -367,5 +418,6 @@ def seed_org_sync(
             org_name=org_name,
             concurrency=concurrency,
             invite_users=invite_users,
+            rows=rows,
         )
     )

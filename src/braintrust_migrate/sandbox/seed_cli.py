@@ -31,9 +31,19 @@ def _int_option(raw: str, name: str, *, minimum: int) -> int:
 
 
 def run_seed(
-    url: str, api_key: str, profile: str, seed: str, org_name: str, concurrency: str, as_json: bool
+    url: str,
+    api_key: str,
+    profile: str,
+    seed: str,
+    org_name: str,
+    concurrency: str,
+    as_json: bool,
+    rows: str = "",
 ) -> None:
-    """Validate the raw option values, seed, and print the counts per type (or JSON)."""
+    """Validate the raw option values, seed, and print the counts per type (or JSON).
+
+    ``rows`` is the number of event rows ("" for the profile's default, "0" for none).
+    """
     if not url:
         raise _fail("--url is required", 2)
     if not api_key:
@@ -42,9 +52,16 @@ def run_seed(
         raise _fail(f"unknown --profile {profile!r} (choose from {', '.join(PROFILES)})", 2)
     seed_value = _int_option(seed, "--seed", minimum=0)
     inflight = _int_option(concurrency, "--concurrency", minimum=1)
+    event_rows = _int_option(rows, "--rows", minimum=0) if str(rows).strip() else None
     try:
         result = seed_org_sync(
-            url, api_key, profile=profile, seed=seed_value, org_name=org_name or None, concurrency=inflight
+            url,
+            api_key,
+            profile=profile,
+            seed=seed_value,
+            org_name=org_name or None,
+            concurrency=inflight,
+            rows=event_rows,
         )
     except SeedInputError as exc:
         raise _fail(str(exc), 2) from None
@@ -64,14 +81,24 @@ def run_seed(
             "requests": result.requests,
             "elapsed_seconds": round(result.elapsed, 3),
             "notes": result.notes,
+            "rows": result.rows,
+            "events": {
+                kind: {"rows": c.rows, "live": c.live, "comments": c.comments, "containers": c.containers}
+                for kind, c in result.events.items()
+            },
+            "event_rows": result.event_rows,
+            "event_requests": result.event_requests,
+            "event_seconds": round(result.event_elapsed, 3),
+            "attachments": result.attachments,
         }
         print(json.dumps(summary, ensure_ascii=False))
         return
     print(
         f"seeded org {result.org_name!r} ({result.org_id}) with profile {result.profile}, seed {result.seed}: "
-        f"{result.total} objects, {result.patches} updates, {result.requests} requests in {result.elapsed:.2f} s"
+        f"{result.total} objects, {result.patches} updates, {result.event_rows} event rows, "
+        f"{result.requests} requests in {result.elapsed:.2f} s"
     )
-    for line in result.summary_lines():
+    for line in [*result.summary_lines(), *result.event_lines()]:
         print("  " + line)
     for note in result.notes:
         print(f"note: {note}")

@@ -17,11 +17,11 @@ ops only need to say what they reference; creation order follows automatically,
 and a dependency cycle is expressed as "create A without the reference, create B
 pointing at A, then PATCH A to point at B".
 
-Events phase: ``plan_dataset_events``, ``plan_experiment_events`` and
-``plan_project_logs`` below are the hooks where event rows will be planned. They
-add nothing yet. When they do, :func:`dataset_xact` makes experiment
-``dataset_version`` and snapshot ``xact_id`` point at the real transaction id of
-the dataset rows instead of a synthetic one.
+Events phase: ``plan_dataset_events`` adds, per dataset, two marker ops that
+``seed_events`` carries out (write the initial rows, read their ``_xact_id``
+back), so :func:`dataset_xact` makes experiment ``dataset_version`` and snapshot
+``xact_id`` point at a real transaction id; all other event rows are written
+after the plan.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from .seed_events_ops import DatasetVersionMarker, EventRowsMarker
 from .seed_names import (
     COLORS,
     DATASET_WORDS,
@@ -305,22 +306,43 @@ def dataset_xact(plan: Plan, ds_key: str, rng: random.Random) -> Any:
 
 
 def plan_dataset_events(plan: Plan, ds_key: str, rng: random.Random) -> None:
-    """Events phase hook: dataset rows. Nothing yet.
+    """Events phase hook: the dataset's initial rows, then its version read back.
 
-    An implementation adds ``Op(key=f"{ds_key}.events", kind="dataset_event", method="POST",
-    path=("/v1/dataset/", Ref(ds_key), "/insert"), body={"events": [...]}, result_list="row_ids")``
-    and, to pin versions, ``Op(key=f"{ds_key}.version", kind=None, method="POST",
-    path=("/v1/dataset/", Ref(ds_key), "/fetch"), body={"limit": 1}, after=(f"{ds_key}.events",))``.
-    Ops are leveled by the ``Ref`` placeholders they hold plus their ``after`` keys.
+    ``{ds_key}.events`` writes the rows that exist before any experiment or snapshot
+    pins the dataset (``POST /v1/dataset/{id}/insert``); ``{ds_key}.version`` then
+    reads the newest ``_xact_id`` back (``POST /v1/dataset/{id}/fetch``), which
+    :func:`dataset_xact` pins. Both bodies are markers: how many rows depends on
+    ``--rows``, so ``seed_events.EventsPhase`` writes them. Everything else (later
+    rows, updates, merges, deletes, comments) is written after the plan.
     """
+    path = ("/v1/dataset/", Ref(ds_key))
+    plan.add(Op(f"{ds_key}.events", None, "POST", (*path, "/insert"), EventRowsMarker("dataset", ds_key)))
+    plan.add(
+        Op(
+            f"{ds_key}.version",
+            None,
+            "POST",
+            (*path, "/fetch"),
+            DatasetVersionMarker(ds_key),
+            after=(f"{ds_key}.events",),
+        )
+    )
 
 
 def plan_experiment_events(plan: Plan, exp_key: str, rng: random.Random) -> None:
-    """Events phase hook: experiment rows (``POST /v1/experiment/{id}/insert``). Nothing yet."""
+    """Events phase hook: experiment rows are written after the plan (``seed_events``).
+
+    An experiment on a dataset planned later (the next project's) got a synthetic
+    ``dataset_version`` from :func:`dataset_xact`; point it at that dataset's real version.
+    """
+    body = plan.ops[exp_key].body
+    dataset = body.get("dataset_id")
+    if isinstance(dataset, Ref) and isinstance(body.get("dataset_version"), str):
+        body["dataset_version"] = Ref(f"{dataset.key}.version", "events.0._xact_id")
 
 
 def plan_project_logs(plan: Plan, project_key: str, rng: random.Random) -> None:
-    """Events phase hook: project logs (``POST /v1/project_logs/{id}/insert``). Nothing yet."""
+    """Events phase hook: project logs are written after the plan (``seed_events``); nothing to plan."""
 
 
 def _inline_code(runtime: str, code: str) -> dict[str, Any]:
