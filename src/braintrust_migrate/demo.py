@@ -71,7 +71,8 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
         seeded = asyncio.run(seed_org(server.url, source.api_key, profile=options.profile, seed=options.seed))
         total = sum(seeded.counts.values())
         console.print(
-            f"[bold]2/5[/] seeded the source org: {total} objects ({options.profile} profile, seed {options.seed})"
+            f"[bold]2/5[/] seeded the source org: {total} objects and {seeded.event_rows} event rows "
+            f"({options.profile} profile, seed {options.seed})"
         )
 
         if not asyncio.run(_validate(settings)):
