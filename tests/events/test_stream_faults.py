@@ -1,4 +1,4 @@
-"""Under injected faults on both sides (5% 5xx, 429 bursts, a lowered 413 limit, dropped
+"""Under injected faults on both sides (8% 5xx, 429 bursts, a lowered 413 limit, dropped
 connections before and after the write): exactly the same result as without."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from tests.events.helpers import client, insert
 from tests.events.test_stream_fidelity import assert_same_rows, build_source
 
 FAULTS = FaultSettings(
-    error_rate=0.05,
+    error_rate=0.08,
     max_concurrent_per_key=3,
     retry_after_seconds=0,
-    drop_rate=0.03,
+    drop_rate=0.05,
     drop_phase="random",
     seed=7,
     exclude_paths=("/_sandbox",),
@@ -41,8 +41,11 @@ async def test_exact_result_under_faults(sandbox_server, sandbox_orgs, tmp_path)
         injected = sandbox_server.fault_stats(dst.name), sandbox_server.fault_stats(src.name)
         sandbox_server.clear_faults()
     assert result.ok, result.summary_path.read_text()
-    assert injected[0].too_large > 0 and injected[0].server_errors > 0 and injected[0].rate_limited > 0
-    assert injected[0].drops > 0 or injected[1].drops > 0
+    # Every kind of fault really happened (counted on both sides together).
+    assert injected[0].too_large > 0
+    assert sum(i.server_errors for i in injected) > 0
+    assert sum(i.rate_limited for i in injected) > 0
+    assert sum(i.drops for i in injected) > 0
     with client(url, dst) as c:
         project = c.get("/v1/project", params={"project_name": "Streams"}).json()["objects"][0]
         dataset = c.get("/v1/dataset", params={"project_id": project["id"]}).json()["objects"][0]

@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -31,6 +31,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
 
 
 @dataclass
@@ -293,6 +294,20 @@ class ApiClient:
                     message=f"{path} returned a full page whose cursor did not advance (id {last!r})",
                 )
             after = last
+
+    async def retrying(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run a multi-request operation again on a retryable failure (blob transfers,
+        whose streamed bodies the request loop cannot replay)."""
+        attempt = 0
+        while True:
+            try:
+                return await operation()
+            except ApiError as error:
+                if not self.retry.should_retry(attempt, error.status):
+                    raise
+                self.stats.retries += 1
+                await self._sleep(self.retry.delay(attempt))
+                attempt += 1
 
     async def open_blob(self, url: str) -> tuple[BlobStream, int | None]:
         """A streamed GET of a signed blob URL (no credentials); holds one request slot until closed."""

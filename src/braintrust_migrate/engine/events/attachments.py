@@ -43,9 +43,18 @@ class Attachments:
         self.copied = 0
         self.bytes = 0
 
-    async def upload(self, data: AsyncIterator[bytes] | bytes, filename: str, content_type: str) -> str:
-        """Store bytes in the destination; returns the new key."""
-        key = str(uuid.uuid4())
+    async def upload(
+        self, data: AsyncIterator[bytes] | bytes, filename: str, content_type: str, key: str | None = None
+    ) -> str:
+        """Store bytes in the destination; returns the new key. Bytes are retried as a whole."""
+        key = key or str(uuid.uuid4())
+        if isinstance(data, bytes):
+            return await self.dest.retrying(lambda: self._upload_once(data, filename, content_type, key))
+        return await self._upload_once(data, filename, content_type, key)
+
+    async def _upload_once(
+        self, data: AsyncIterator[bytes] | bytes, filename: str, content_type: str, key: str
+    ) -> str:
         try:
             signed = await self.dest.post_json(
                 "/attachment",
@@ -65,23 +74,28 @@ class Attachments:
         src_key = str(ref.get("key"))
         done = self.state.attachment(src_key)
         if done is None:
-            params = {
-                "key": src_key,
-                "filename": ref.get("filename") or "attachment",
-                "content_type": ref.get("content_type") or "application/octet-stream",
-                "org_id": self.source_org,
-            }
-            location = await self.source.get_json("/attachment", params)
-            stream, size = await self.source.open_blob(location["downloadUrl"])
-            try:
-                if size is not None and size > self.max_bytes:
-                    raise TooLarge(size)
-                done = await self.upload(self._capped(stream), params["filename"], params["content_type"])
-            finally:
-                await stream.aclose()
+            # A stream cannot be replayed: a failed transfer is retried whole, download included.
+            key = str(uuid.uuid4())
+            done = await self.dest.retrying(lambda: self._copy_once(ref, src_key, key))
             self.state.mark_attachment(src_key, done)
             self.copied += 1
         return {**ref, "key": done}
+
+    async def _copy_once(self, ref: dict[str, Any], src_key: str, key: str) -> str:
+        params = {
+            "key": src_key,
+            "filename": ref.get("filename") or "attachment",
+            "content_type": ref.get("content_type") or "application/octet-stream",
+            "org_id": self.source_org,
+        }
+        location = await self.source.get_json("/attachment", params)
+        stream, size = await self.source.open_blob(location["downloadUrl"])
+        try:
+            if size is not None and size > self.max_bytes:
+                raise TooLarge(size)
+            return await self.upload(self._capped(stream), params["filename"], params["content_type"], key)
+        finally:
+            await stream.aclose()
 
     async def _capped(self, stream: Any) -> AsyncIterator[bytes]:
         total = 0
