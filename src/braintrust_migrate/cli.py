@@ -229,6 +229,14 @@ def demo(
     seed: Annotated[
         int, typer.Option("--seed", help="Seed of the generated content (same seed, same org).")
     ] = 0,
+    rows: Annotated[
+        int | None,
+        typer.Option(
+            "--rows",
+            min=0,
+            help="Event rows to seed (logs, experiment and dataset rows); default per profile.",
+        ),
+    ] = None,
     output: Annotated[
         Path, typer.Option("--output", help="Folder for the demo's state and reports.", file_okay=False)
     ] = Path("braintrust-migrate-demo"),
@@ -243,7 +251,8 @@ def demo(
     if profile not in PROFILES:
         raise ConfigError(f"--profile {profile!r}: allowed: {', '.join(PROFILES)}")
     configure_logging("WARNING", "text")
-    raise typer.Exit(run_demo(DemoOptions(profile=profile, seed=seed, output=output, keep=keep), stdout))
+    options = DemoOptions(profile=profile, seed=seed, rows=rows, output=output, keep=keep)
+    raise typer.Exit(run_demo(options, stdout))
 
 
 def _fail(message: str, code: int) -> None:

@@ -31,6 +31,7 @@ from braintrust_migrate.verify.runner import Verifier
 class DemoOptions:
     profile: str = "small"
     seed: int = 0
+    rows: int | None = None  # event rows to seed; None: the profile's default
     output: Path = Path("braintrust-migrate-demo")
     keep: bool = False
 
@@ -68,7 +69,11 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
         )
         settings = _settings(server, source.api_key, dest.api_key, options.output)
 
-        seeded = asyncio.run(seed_org(server.url, source.api_key, profile=options.profile, seed=options.seed))
+        seeded = asyncio.run(
+            seed_org(
+                server.url, source.api_key, profile=options.profile, seed=options.seed, rows=options.rows
+            )
+        )
         total = sum(seeded.counts.values())
         console.print(
             f"[bold]2/5[/] seeded the source org: {total} objects and {seeded.event_rows} event rows "

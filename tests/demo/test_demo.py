@@ -27,6 +27,18 @@ def test_demo_runs_to_parity(tmp_path: Path) -> None:
     assert json.loads(verify_reports[0].read_text())["ok"] is True
 
 
+def test_demo_scales_rows(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [SCRIPT, "demo", "--rows", "1500"], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "1500 event rows" in " ".join(out.stdout.split())
+    report = json.loads(
+        next(tmp_path.glob("braintrust-migrate-demo/*/runs/*/migration_report.json")).read_text()
+    )
+    assert sum(t["rows_written"] for t in report["events"]["totals"].values()) > 1000
+
+
 def test_demo_rejects_an_unknown_profile(tmp_path: Path) -> None:
     out = subprocess.run(
         [SCRIPT, "demo", "--profile", "huge"], capture_output=True, text=True, cwd=tmp_path, timeout=60
