@@ -17,6 +17,7 @@ from braintrust_migrate.client import ApiClient, client_for
 from braintrust_migrate.config import ConfigError, Settings
 from braintrust_migrate.engine.apply import migrate_node
 from braintrust_migrate.engine.context import Options, RunContext
+from braintrust_migrate.engine.events.reader import Window
 from braintrust_migrate.engine.events.stage import EventStage, stream_report
 from braintrust_migrate.engine.events.stream import StreamOutcome
 from braintrust_migrate.engine.extras import migrate_acls, migrate_settings
@@ -72,16 +73,6 @@ async def discover_org(client: ApiClient, org_name: str | None) -> dict[str, Any
     return orgs[0]
 
 
-def _in_window(settings: Settings, obj: dict[str, Any]) -> bool:
-    from braintrust_migrate.config import parse_time
-
-    after, before = settings.migration_created_after, settings.migration_created_before
-    if not (after or before) or not obj.get("created"):
-        return True
-    created = parse_time(obj["created"])
-    return (after is None or created >= after) and (before is None or created < before)
-
-
 def selected_projects(settings: Settings, inv: Inventory) -> dict[str, dict[str, Any]]:
     projects = {p["id"]: p for p in inv.of("project")}
     wanted = settings.migration_projects
@@ -105,6 +96,7 @@ def build_nodes(
     settings: Settings, selected: set[str], inv: Inventory, projects: dict[str, dict]
 ) -> dict[Key, Node]:
     nodes: dict[Key, Node] = {}
+    window = Window(settings.migration_created_after, settings.migration_created_before)
 
     def add(rt_name: str, obj: dict[str, Any], project_id: str | None) -> None:
         project = projects.get(project_id) if project_id else None
@@ -125,7 +117,7 @@ def build_nodes(
         for obj in inv.of(rt.kind):
             if rt.scope == "org":
                 add(rt.name, obj, None)
-            elif obj.get("project_id") in projects and (rt.kind != "experiment" or _in_window(settings, obj)):
+            elif obj.get("project_id") in projects and (rt.kind != "experiment" or window.admits(obj)):
                 add(rt.name, obj, obj["project_id"])
     for obj in inv.of("env_var"):
         owner_type, owner = obj.get("object_type"), obj.get("object_id")

@@ -12,6 +12,7 @@ import orjson
 import structlog
 
 from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
+from braintrust_migrate.config import parse_time
 
 log = structlog.get_logger(__name__)
 
@@ -44,8 +45,6 @@ class Window:
         created = row.get("created")
         if not created or not (self.after or self.before):
             return True
-        from braintrust_migrate.config import parse_time
-
         when = parse_time(created)
         return (self.after is None or when >= self.after) and (self.before is None or when < self.before)
 
