@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from braintrust_migrate.client import ApiClient, ApiError, NetworkError
+from braintrust_migrate.client import ApiClient, ApiError, NetworkError, NotFoundError
 from braintrust_migrate.client.errors import SIDE_LABEL, SIDE_VARS
 
 Status = Literal["pass", "fail", "warn", "skip"]
@@ -38,6 +38,7 @@ READ_PROBES: tuple[tuple[str, str, bool], ...] = (
 WRITE_PROBE_PREFIX = "braintrust-migrate-write-check-"
 # Read on every run whatever the selection: projects hold everything, users map ACLs and groups.
 ALWAYS_READ = frozenset({"projects", "users"})
+EVENT_RESOURCES = frozenset({"logs", "experiments", "datasets"})
 
 
 @dataclass
@@ -164,7 +165,35 @@ async def _read_checks(
         return Check(client.side, f"read {label}", "pass", f"GET {path}")
 
     selected = [e for e in READ_PROBES if resources is None or e[0] in resources or e[0] in ALWAYS_READ]
-    return list(await asyncio.gather(*(probe(*entry) for entry in selected)))
+    checks = list(await asyncio.gather(*(probe(*entry) for entry in selected)))
+    if resources is None or resources & EVENT_RESOURCES:
+        checks.append(await _event_check(client, org_name))
+    return checks
+
+
+async def _event_check(client: ApiClient, org_name: str | None) -> Check:
+    """Event rows are read with BTQL: probe it on one project's logs (or note the fallback)."""
+    name = "read event rows"
+    try:
+        page = await client.get_json("/v1/project", {"limit": 1, "org_name": org_name})
+    except ApiError as error:
+        return Check(client.side, name, "fail", error.message, _fix_for(error))
+    projects = page.get("objects") or []
+    if not projects:
+        return Check(client.side, name, "skip", "no project to probe")
+    query = f"measures: count(1) as n\nfrom: project_logs('{projects[0]['id']}') spans"
+    try:
+        await client.post_json("/btql", {"query": query, "fmt": "json"})
+    except NotFoundError:
+        return Check(
+            client.side,
+            name,
+            "warn",
+            "this data plane has no /btql: rows will be read through /fetch (slower)",
+        )
+    except ApiError as error:
+        return Check(client.side, name, "fail", error.message, _fix_for(error))
+    return Check(client.side, name, "pass", "POST /btql")
 
 
 async def _project_checks(client: ApiClient, org_name: str | None, names: list[str]) -> list[Check]:

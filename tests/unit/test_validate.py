@@ -173,3 +173,22 @@ async def test_state_dir_must_be_writable(tmp_path) -> None:
     check = by_name(bad, "local")["state dir"]
     assert check.status == "fail"
     assert "MIGRATION_STATE_DIR" in check.detail
+
+
+@pytest.mark.parametrize(
+    ("btql", "status"),
+    [
+        (httpx.Response(200, json={"data": [{"n": 3}]}), "pass"),
+        (httpx.Response(404, json={"error": "Not found"}), "warn"),
+        (httpx.Response(403, text="no read on logs"), "fail"),
+    ],
+)
+async def test_event_rows_are_probed_through_btql(btql: httpx.Response, status: str) -> None:
+    src = healthy([ORG_A])
+    src.routes[("GET", "/v1/project")] = [httpx.Response(200, json={"objects": [{"id": "p1", "name": "P"}]})]
+    src.on("POST", "/btql", btql)
+    async with make_client(src, side="source") as s, make_client(healthy([ORG_B]), side="dest") as d:
+        result = await run_validation(s, d)
+    check = by_name(result, "source")["read event rows"]
+    assert check.status == status
+    assert "project_logs('p1')" in next(c for c in src.calls if c.url.path == "/btql").content.decode()
