@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from braintrust_migrate.client import ApiClient, ApiError
+from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
 from braintrust_migrate.engine.events.attachments import Attachments, rewrite_attachments
 from braintrust_migrate.engine.events.reader import BtqlReader, FetchReader, NoBtql, Page, Window
 from braintrust_migrate.engine.events.state import EventState, StreamState
@@ -407,7 +407,11 @@ class Stream:
                 "limit: 1",
             ]
         )
-        data = await self.env.dest.post_json("/btql", {"query": query, "fmt": "json"})
+        try:
+            data = await self.env.dest.post_json("/btql", {"query": query, "fmt": "json"})
+        except NotFoundError:
+            # No BTQL on the destination: pinned versions stay untranslated (dropped with a note).
+            return
         rows = data.get("data") or []
         if rows and rows[0].get("_xact_id"):
             src_max = max(i.src_xact or 0 for i in items)
