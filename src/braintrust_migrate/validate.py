@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from braintrust_migrate.client import ApiClient, ApiError, NetworkError, NotFoundError
 from braintrust_migrate.client.errors import SIDE_LABEL, SIDE_VARS
+from braintrust_migrate.orgs import OrgChoiceError, choose_org
 
 Status = Literal["pass", "fail", "warn", "skip"]
 
@@ -112,31 +113,10 @@ async def _check_side(
         return checks, info
     add("api key", "pass", f"the {label} key is accepted")
 
-    names = [org.get("name") for org in orgs]
-    org_var = "BT_SOURCE_ORG_NAME" if side == "source" else "BT_DEST_ORG_NAME"
-    chosen: dict[str, Any] | None = None
-    if org_name:
-        chosen = next((org for org in orgs if org.get("name") == org_name), None)
-        if chosen is None:
-            add(
-                "organization",
-                "fail",
-                f"{org_var}={org_name!r} is not among the orgs this key sees: {', '.join(map(str, names))}",
-                f"set {org_var} to one of those names",
-            )
-            return checks, info
-    elif len(orgs) == 1:
-        chosen = orgs[0]
-    elif not orgs:
-        add("organization", "fail", "the key sees no organization", "use a key created inside the org")
-        return checks, info
-    else:
-        add(
-            "organization",
-            "fail",
-            f"the key sees {len(orgs)} orgs ({', '.join(map(str, names))}) and {org_var} is not set",
-            f"set {org_var} to the org to use",
-        )
+    try:
+        chosen = choose_org(orgs, org_name, side)
+    except OrgChoiceError as error:
+        add("organization", "fail", str(error), error.fix)
         return checks, info
     info.org_id, info.org_name = chosen.get("id"), chosen.get("name")
     add("organization", "pass", f"{info.org_name} ({info.org_id})")

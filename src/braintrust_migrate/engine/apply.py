@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,7 @@ from braintrust_migrate.engine.checksum import checksum, differing_paths, projec
 from braintrust_migrate.engine.context import RunContext
 from braintrust_migrate.engine.graph import Node, target_keys
 from braintrust_migrate.engine.inventory import identity, load_views
-from braintrust_migrate.engine.refs import drop_slots, find_slots
+from braintrust_migrate.engine.refs import UUID_RE, drop_slots, find_slots
 from braintrust_migrate.engine.report import Action, Outcome, Unresolved
 from braintrust_migrate.engine.state import Mapping
 
@@ -83,9 +82,6 @@ async def translate(ctx: RunContext, node: Node, *, final: bool) -> Translation:
     return result
 
 
-UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
 def _translate_embedded_ids(ctx: RunContext, body: dict[str, Any], result: Translation) -> None:
     """Ids inside opaque payloads (BTQL filters, view and chart options, metadata).
 
@@ -146,8 +142,10 @@ def _checksum(body: dict[str, Any], extras: dict[str, Any]) -> str:
     return checksum({**body, **{f"{k}_fingerprint": _fingerprint(str(v)) for k, v in extras.items()}})
 
 
-async def _find_dest(ctx: RunContext, node: Node, body: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
-    """The destination object for this node and whether our id map pointed at it."""
+async def _find_dest(
+    ctx: RunContext, node: Node, body: dict[str, Any]
+) -> tuple[dict[str, Any] | None, Mapping | None]:
+    """The destination object for this node, and our id-map entry when it says the object is ours."""
     rt = node.rt
     if rt.kind == "view" and body.get("object_id"):
         await load_views(ctx.dest, ctx.dst_inv, [(body["object_type"], body["object_id"])])
@@ -155,8 +153,8 @@ async def _find_dest(ctx: RunContext, node: Node, body: dict[str, Any]) -> tuple
     if mapping and mapping.dest_id:
         found = ctx.dst_inv.get(rt.kind, mapping.dest_id)
         if found is not None:
-            return found, True
-    intent = mapping is not None and not mapping.dest_id
+            return found, mapping
+    intent = mapping if mapping is not None and not mapping.dest_id else None
     return ctx.dst_inv.find(rt, identity(rt, body)), intent
 
 
@@ -266,7 +264,7 @@ async def _migrate(ctx: RunContext, node: Node, outcome: Outcome, final: bool) -
     extras, reason = secret_extras(ctx, node)
     outcome.reason = reason
     src_sum = None if tr.pending else _checksum(tr.body, extras)
-    dest, ours = await _find_dest(ctx, node, tr.body)
+    dest, mapping = await _find_dest(ctx, node, tr.body)
     if tr.pending and dest is not None:
         # It exists already: settle it whole once its pending references exist.
         outcome.action, outcome.dest_id = "unchanged", dest["id"]
@@ -276,7 +274,6 @@ async def _migrate(ctx: RunContext, node: Node, outcome: Outcome, final: bool) -
     if dest is None:
         action: Action = "created"
     else:
-        mapping = ctx.state.mapping(*node.key) if ours else None
         action, outcome.reason, outcome.differing_fields = decide(
             ctx, mapping, src_sum, tr.body, dest, rt.body(dest), has_secret=bool(extras), reason=reason
         )

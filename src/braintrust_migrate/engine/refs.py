@@ -9,9 +9,13 @@ kinds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+# An object id as the API writes it, also when embedded in free text (BTQL filters, options).
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 # What a missing target does to the field: drop the smallest enclosing element
 # (list item, map entry, or the key itself), or fail the object when the field is required.

@@ -29,6 +29,7 @@ from braintrust_migrate.engine.resources import BY_NAME, RESOURCE_TYPES, VIEW_OB
 from braintrust_migrate.engine.secrets_file import Secrets
 from braintrust_migrate.engine.state import StateStore, pair_folder
 from braintrust_migrate.engine.users import build_user_map
+from braintrust_migrate.orgs import choose_org
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -56,21 +57,8 @@ class RunResult:
 
 
 async def discover_org(client: ApiClient, org_name: str | None) -> dict[str, Any]:
-    orgs = await client.list_all("/v1/organization")
-    if org_name:
-        for org in orgs:
-            if org.get("name") == org_name:
-                return org
-        var = "BT_SOURCE_ORG_NAME" if client.side == "source" else "BT_DEST_ORG_NAME"
-        raise MigrationInputError(
-            f"{var}={org_name!r} is not an org this key can see: {[o.get('name') for o in orgs]}"
-        )
-    if len(orgs) != 1:
-        var = "BT_SOURCE_ORG_NAME" if client.side == "source" else "BT_DEST_ORG_NAME"
-        raise MigrationInputError(
-            f"the {client.side} key sees {len(orgs)} orgs: set {var} to one of {[o.get('name') for o in orgs]}"
-        )
-    return orgs[0]
+    """The org this side's key acts in; an OrgChoiceError (exit 2) when that is ambiguous."""
+    return choose_org(await client.list_all("/v1/organization"), org_name, client.side)
 
 
 def selected_projects(settings: Settings, inv: Inventory) -> dict[str, dict[str, Any]]:

@@ -75,6 +75,11 @@ def _attachments_without_keys(value: Any) -> Any:
     return value
 
 
+def already_destination(_kind: str, object_id: str) -> str:
+    """Destination rows already hold destination ids."""
+    return object_id
+
+
 def row_content(
     row: dict[str, Any], kind: str, translate: Callable[[str, str], str | None]
 ) -> dict[str, Any]:
@@ -161,7 +166,7 @@ async def compare_container(
         return row_content(row, parity.kind, translate)
 
     def dest_content(row: dict[str, Any]) -> dict[str, Any]:
-        return row_content(row, parity.kind, lambda _kind, object_id: object_id)
+        return row_content(row, parity.kind, already_destination)
 
     src_hashes, dst_hashes = await asyncio.gather(
         _hashes(source, parity.kind, parity.source_id, page, window, content),
@@ -201,7 +206,7 @@ async def _compare_sample(
     picked_src = await _by_ids(source, parity.kind, parity.source_id, ids)
     picked_dst = await _by_ids(dest, parity.kind, parity.dest_id, ids)
     src = {i: row_hash(row_content(r, parity.kind, translate)) for i, r in picked_src.items()}
-    dst = {i: row_hash(row_content(r, parity.kind, lambda _k, o: o)) for i, r in picked_dst.items()}
+    dst = {i: row_hash(row_content(r, parity.kind, already_destination)) for i, r in picked_dst.items()}
     missing = [i for i in src if i not in dst]
     differing = [i for i in src if i in dst and dst[i] != src[i]]
     parity.missing, parity.missing_count = missing[:SAMPLE_IDS], len(missing)

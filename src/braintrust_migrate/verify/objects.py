@@ -4,17 +4,15 @@ ids are translated; nothing extra; no source-org id anywhere in the destination.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from braintrust_migrate.engine.checksum import differing_paths, normalize
 from braintrust_migrate.engine.inventory import Inventory, identity
-from braintrust_migrate.engine.refs import drop_slots, find_slots
+from braintrust_migrate.engine.refs import UUID_RE, drop_slots, find_slots
 from braintrust_migrate.engine.resources import ResourceType
 
-UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 SAMPLE = 20
 
 
