@@ -286,3 +286,15 @@ async def test_created_window_selects_experiments(sandbox_server, sandbox_orgs, 
         migration_created_before="2000-01-01",
     )
     assert [o for o in outside.report["objects"] if o["type"] == "experiments"] == []
+
+
+async def test_a_resumed_run_reports_what_the_interrupted_one_created(sandbox_server, sandbox_orgs, tmp_path):
+    url, src, dst = sandbox_server.url, sandbox_orgs.source, sandbox_orgs.dest
+    await seed(url, src, "small")
+    first = await migrate(url, src, dst, tmp_path)
+    store = state_store(tmp_path, src, dst)
+    store._db.execute("UPDATE runs SET status = 'running'")  # as if killed before the end
+    store.close()
+    resumed = await migrate(url, src, dst, tmp_path)
+    assert resumed.report["run_id"] == first.report["run_id"]
+    assert resumed.report["totals"]["prompts"] == first.report["totals"]["prompts"] == {"created": 10}

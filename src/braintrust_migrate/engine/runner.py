@@ -153,6 +153,7 @@ class Runner:
         self.progress = progress or ProgressView(enabled=False)
         self._checkpoint: Any = None
         self.streams: list[StreamOutcome] = []
+        self._earlier: dict[tuple[str, str], dict[str, Any]] = {}
 
     def selection(self) -> set[str]:
         chosen = set(self.settings.migration_resources) or {rt.name for rt in RESOURCE_TYPES} | {
@@ -278,6 +279,10 @@ class Runner:
             )
             return (data, *write_report(run_folder, data))
 
+        # What the interrupted invocation of this run recorded, read before this one overwrites it.
+        self._earlier = (
+            {} if self.options.dry_run else {(o["kind"], o["source_id"]): o for o in state.outcomes(run_id)}
+        )
         self._checkpoint = lambda _ctx: report(final=False)
         self.progress.start(Counter(node.rt.name for node in ctx.nodes.values()))
         try:
@@ -291,13 +296,8 @@ class Runner:
 
     def _merged_outcomes(self, ctx: RunContext) -> list[Outcome]:
         """A resumed run reports what the interrupted invocation wrote, not 'unchanged'."""
-        earlier = (
-            {(o["kind"], o["source_id"]): o for o in ctx.state.outcomes(ctx.run_id)}
-            if not self.options.dry_run
-            else {}
-        )
         for outcome in ctx.outcomes:
-            before = earlier.get((outcome.kind, outcome.source_id))
+            before = self._earlier.get((outcome.kind, outcome.source_id))
             if before and outcome.action == "unchanged" and before["action"] in ("created", "updated"):
                 outcome.action = before["action"]
         return ctx.outcomes
