@@ -75,7 +75,7 @@ class EventStage:
         kind = STREAMED_TYPES[name][1]
         specs = []
         for node in self.ctx.nodes.values():
-            if node.rt.kind != kind or node.rt.name == "project_settings":
+            if node.rt.kind != kind:
                 continue
             dest_id = self.ctx.peek(kind, node.src["id"])
             if not dest_id or dest_id.startswith("dry-run:"):
