@@ -35,3 +35,24 @@ def choose_org(orgs: list[dict[str, Any]], org_name: str | None, side: str) -> d
     raise OrgChoiceError(
         f"the key sees {len(orgs)} orgs ({names}) and {var} is not set", f"set {var} to the org to use"
     )
+
+
+class SameOrgError(OrgChoiceError):
+    """Both keys act in one org: a migration would rewrite its own source."""
+
+
+def ensure_distinct_orgs(
+    source: dict[str, Any], dest: dict[str, Any], *, renames_every_project: bool = False
+) -> None:
+    """Refuse (exit 2) when source and destination are one org, judged by org id, not name.
+
+    `renames_every_project` is the hook for copying projects inside one org under new
+    names: only then may both sides be the same org.
+    """
+    if source.get("id") != dest.get("id") or renames_every_project:
+        return
+    raise SameOrgError(
+        f"the source and destination keys both act in org {source.get('name')!r} (id {source.get('id')}):"
+        " migrating an org into itself would rewrite the source",
+        "set BT_DEST_API_KEY (and BT_DEST_URL) to a key of the destination org",
+    )
