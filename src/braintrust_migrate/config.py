@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import csv
+import ipaddress
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -36,6 +37,19 @@ class ConfigError(Exception):
 
 def _allowed(text: str, flag: str | None = None) -> dict[str, Any]:
     return {"allowed": text, "flag": flag}
+
+
+def is_loopback_host(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1 (also IPv4-mapped): traffic that never leaves the machine."""
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
 
 
 class Settings(BaseSettings):
@@ -78,6 +92,12 @@ class Settings(BaseSettings):
         None,
         description="Destination org name, needed when the destination key sees several orgs.",
         json_schema_extra=_allowed("an organization name", "--dest-org"),
+    )
+    bt_allow_insecure_http: bool = Field(
+        False,
+        description="Allow plain http:// API URLs (and redirects) to non-loopback hosts; "
+        "the API keys then travel unencrypted. Loopback hosts are always allowed.",
+        json_schema_extra=_allowed("true or false", "--allow-insecure-http"),
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO",
@@ -199,6 +219,14 @@ class Settings(BaseSettings):
         description="Event data held in memory at once across all streams (read but not yet written).",
         json_schema_extra=_allowed("a byte count from 1048576 to 17179869184", "--max-bytes-in-flight"),
     )
+    migration_max_response_bytes: int = Field(
+        268_435_456,
+        ge=1_048_576,
+        le=17_179_869_184,
+        description="Largest decoded body of one API response; reading stops there and that request "
+        "fails (guards against compressed answers that decode to gigabytes).",
+        json_schema_extra=_allowed("a byte count from 1048576 to 17179869184", "--max-response-bytes"),
+    )
     migration_copy_attachments: bool = Field(
         False,
         description="Copy braintrust_attachment blobs to the destination and rewrite their references.",
@@ -241,8 +269,12 @@ class Settings(BaseSettings):
     def _check_url(cls, value: str) -> str:
         value = value.strip()
         parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("not an http(s) URL")
+        try:
+            parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
+        except ValueError:
+            raise ValueError("not an http(s) URL (bad port)") from None
         return value.rstrip("/")
 
     @field_validator("bt_source_api_key", "bt_dest_api_key", mode="before")
@@ -277,6 +309,19 @@ class Settings(BaseSettings):
         after, before = self.migration_created_after, self.migration_created_before
         if after and before and after >= before:
             raise ValueError("MIGRATION_CREATED_AFTER must be earlier than MIGRATION_CREATED_BEFORE")
+        return self
+
+    @model_validator(mode="after")
+    def _check_plain_http(self) -> Settings:
+        if self.bt_allow_insecure_http:
+            return self
+        for var, url in (("BT_SOURCE_URL", self.bt_source_url), ("BT_DEST_URL", self.bt_dest_url)):
+            parts = urlsplit(url)
+            if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
+                raise ValueError(
+                    f"{var}={url} is plain http to a non-loopback host: the API key would travel "
+                    "unencrypted; use https, or set BT_ALLOW_INSECURE_HTTP=true (--allow-insecure-http)"
+                )
         return self
 
     def model_post_init(self, __context: Any) -> None:

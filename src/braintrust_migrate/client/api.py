@@ -8,20 +8,32 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
-from urllib.parse import urljoin, urlsplit
 
 import httpx
 import orjson
 import structlog
 from httpx_aiohttp import AiohttpTransport
 
+from braintrust_migrate.client import redirects
+from braintrust_migrate.client.body import (
+    ACCEPT_ENCODING,
+    BadEncoding,
+    BodyTooLarge,
+    buffered,
+    iter_decoded,
+    read_capped,
+)
 from braintrust_migrate.client.errors import (
     ApiError,
+    MalformedResponse,
     NetworkError,
     PaginationError,
+    RedirectRefused,
+    ResponseTooLarge,
     error_for_status,
 )
 from braintrust_migrate.client.limiter import AdaptiveLimiter
+from braintrust_migrate.client.payload import decode, list_items
 from braintrust_migrate.client.retry import RetryPolicy, parse_retry_after
 from braintrust_migrate.redact import register_secret, scrub
 
@@ -29,6 +41,9 @@ log = structlog.get_logger(__name__)
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
+DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+# An error body only feeds a message: keep its start, never fail on its size.
+ERROR_BODY_BYTES = 64 * 1024
 
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
@@ -42,15 +57,10 @@ class ClientStats:
     errors: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
+    skipped_items: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
-
-
-def _origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
-    parts = urlsplit(str(url))
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), port
 
 
 def _describe_transport_error(exc: Exception) -> str:
@@ -79,6 +89,17 @@ def _describe_transport_error(exc: Exception) -> str:
     return text or type(exc).__name__
 
 
+# Where a response's Location header is kept: see _keep_location.
+LOCATION = "x-braintrust-migrate-location"
+
+
+async def _keep_location(response: httpx.Response) -> None:
+    # httpx parses Location even when not following redirects, and a bad one (port 99999) becomes a
+    # transport error that is retried. Redirects are followed by hand (redirects.py): hide it from httpx.
+    if "location" in response.headers:
+        response.headers[LOCATION] = response.headers.pop("location")
+
+
 class ApiClient:
     """Bearer-authenticated JSON client with a shared in-flight cap, retries and counters."""
 
@@ -96,6 +117,8 @@ class ApiClient:
         page_size: int = 100,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        allow_insecure_http: bool = False,
     ) -> None:
         register_secret(api_key)
         self.side = side
@@ -105,6 +128,8 @@ class ApiClient:
         self.retry = retry or RetryPolicy()
         self.limiter = AdaptiveLimiter(max_concurrent_requests)
         self.stats = ClientStats()
+        self.max_response_bytes = max_response_bytes
+        self.allow_insecure_http = allow_insecure_http
         self._sleep = sleep
         self._auth = {"Authorization": f"Bearer {api_key}"}
         limits = httpx.Limits(
@@ -114,8 +139,13 @@ class ApiClient:
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             limits=limits,
             follow_redirects=False,
+            event_hooks={"response": [_keep_location]},
             transport=transport or AiohttpTransport(limits=limits),
-            headers={"User-Agent": "braintrust-migrate", "Accept": "application/json"},
+            headers={
+                "User-Agent": "braintrust-migrate",
+                "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
         )
 
     def __repr__(self) -> str:
@@ -207,18 +237,24 @@ class ApiClient:
         self, method: str, path: str, params: dict[str, Any], content: bytes | None, auth: bool
     ) -> httpx.Response:
         url = self.url_for(path)
-        own_origin = _origin(self.base_url)
+        own_origin = redirects.origin(self.base_url)
         for _ in range(MAX_REDIRECTS + 1):
             # Credentials go only to the API's own origin, never to a redirect target elsewhere.
-            headers = dict(self._auth) if auth and _origin(url) == own_origin else {}
+            headers = dict(self._auth) if auth and redirects.origin(url) == own_origin else {}
             if content is not None:
                 headers["Content-Type"] = "application/json"
             started = time.perf_counter()
-            response = await self._http.request(method, url, params=params, content=content, headers=headers)
-            await response.aread()
+            request = self._http.build_request(method, url, params=params, content=content, headers=headers)
+            response = await self._http.send(request, stream=True)
+            location = response.headers.get(LOCATION)
+            redirect = response.status_code in REDIRECT_STATUSES and location is not None
             self.stats.requests += 1
             self.stats.bytes_sent += len(content or b"")
-            self.stats.bytes_received += len(response.content)
+            try:
+                body = b"" if redirect else await self._read(response, method, path)
+            finally:
+                await response.aclose()
+            self.stats.bytes_received += len(body)
             log.debug(
                 "http",
                 side=self.side,
@@ -227,32 +263,81 @@ class ApiClient:
                 status=response.status_code,
                 ms=round((time.perf_counter() - started) * 1000, 1),
             )
-            if response.status_code not in REDIRECT_STATUSES or "location" not in response.headers:
-                return response
-            url = urljoin(str(response.url), response.headers["location"])
-            params = {}
-            if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
-                method, content = "GET", None
-        return response
-
-    async def get_json(self, path: str, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
-        return _decode(await self.request("GET", path, params=params, **kw), self.side)
-
-    async def post_json(
-        self, path: str, body: Any = None, params: Mapping[str, Any] | None = None, *, idempotent: bool = True
-    ) -> Any:
-        return _decode(
-            await self.request("POST", path, json=body, params=params, idempotent=idempotent), self.side
+            if not redirect or location is None:
+                return buffered(response, body)
+            try:
+                hop = redirects.next_hop(
+                    status=response.status_code,
+                    current=str(response.url),
+                    location=location,
+                    method=method,
+                    own_origin=own_origin,
+                    allow_insecure_http=self.allow_insecure_http,
+                )
+            except redirects.Refused as refused:
+                raise RedirectRefused(
+                    side=self.side,
+                    method=method,
+                    path=path,
+                    url=str(response.url),
+                    status=response.status_code,
+                    reason=str(refused),
+                ) from None
+            url, method, params = hop.url, hop.method, {}
+            content = content if hop.keep_body else None
+        raise RedirectRefused(
+            side=self.side,
+            method=method,
+            path=path,
+            url=url,
+            status=response.status_code,
+            reason=f"more than {MAX_REDIRECTS} redirects in a row",
         )
 
-    async def put_json(self, path: str, body: Any) -> Any:
-        return _decode(await self.request("PUT", path, json=body), self.side)
+    async def _read(self, response: httpx.Response, method: str, path: str) -> bytes:
+        """The decoded body, never more than the cap in memory (error bodies are cut short instead)."""
+        failed = response.status_code >= 400
+        cap = min(self.max_response_bytes, ERROR_BODY_BYTES) if failed else self.max_response_bytes
+        where = {"side": self.side, "method": method, "path": path, "url": str(response.url)}
+        try:
+            return await read_capped(response, cap, truncate=failed)
+        except BodyTooLarge:
+            raise ResponseTooLarge(**where, status=response.status_code, cap=cap) from None
+        except BadEncoding as bad:
+            if failed:  # the status says enough
+                return b""
+            raise MalformedResponse(**where, status=response.status_code, reason=str(bad)) from None
 
-    async def patch_json(self, path: str, body: Any) -> Any:
-        return _decode(await self.request("PATCH", path, json=body), self.side)
+    def decode(self, response: httpx.Response, expect: type | None = None) -> Any:
+        """The JSON of a response from `request`, or MalformedResponse (with `expect`, of that type)."""
+        return decode(response, self.side, expect)
 
-    async def delete_json(self, path: str, body: Any = None) -> Any:
-        return _decode(await self.request("DELETE", path, json=body), self.side)
+    async def get_json(
+        self, path: str, params: Mapping[str, Any] | None = None, *, expect: type | None = None, **kw: Any
+    ) -> Any:
+        """The JSON answer; with `expect` (dict, list) anything else is a MalformedResponse."""
+        return decode(await self.request("GET", path, params=params, **kw), self.side, expect)
+
+    async def post_json(
+        self,
+        path: str,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        *,
+        idempotent: bool = True,
+        expect: type | None = None,
+    ) -> Any:
+        response = await self.request("POST", path, json=body, params=params, idempotent=idempotent)
+        return decode(response, self.side, expect)
+
+    async def put_json(self, path: str, body: Any, *, expect: type | None = None) -> Any:
+        return decode(await self.request("PUT", path, json=body), self.side, expect)
+
+    async def patch_json(self, path: str, body: Any, *, expect: type | None = None) -> Any:
+        return decode(await self.request("PATCH", path, json=body), self.side, expect)
+
+    async def delete_json(self, path: str, body: Any = None, *, expect: type | None = None) -> Any:
+        return decode(await self.request("DELETE", path, json=body), self.side, expect)
 
     async def paginate(
         self,
@@ -270,21 +355,20 @@ class ApiClient:
         base = dict(params or {})
         page_size = page_size or self.page_size
         if not cursor:
-            for item in _objects(await self.get_json(path, base), path, self.side):
+            for item in self._objects(await self.request("GET", path, params=base), path):
                 yield item
             return
         after: str | None = None
         while True:
-            page = _objects(
-                await self.get_json(path, {**base, "limit": page_size, "starting_after": after}),
-                path,
-                self.side,
+            response = await self.request(
+                "GET", path, params={**base, "limit": page_size, "starting_after": after}
             )
+            raw_count, page = self._page(response, path)
             for item in page:
                 yield item
-            if len(page) < page_size:
+            if raw_count < page_size:
                 return
-            last = page[-1].get("id")
+            last = page[-1]["id"] if page else None
             if not last or last == after:
                 raise PaginationError(
                     side=self.side,
@@ -309,32 +393,73 @@ class ApiClient:
                 await self._sleep(self.retry.delay(attempt))
                 attempt += 1
 
-    async def open_blob(self, url: str) -> tuple[BlobStream, int | None]:
-        """A streamed GET of a signed blob URL (no credentials); holds one request slot until closed."""
+    async def open_blob(
+        self, url: str, check: Callable[[str], Awaitable[None]] | None = None
+    ) -> tuple[BlobStream, int | None]:
+        """A streamed GET of a signed blob URL (no credentials); holds one request slot until closed.
+        Redirects are followed only with `check`, which sees (and may refuse, by raising) each hop."""
         stack = AsyncExitStack()
         await stack.enter_async_context(self.limiter.slot())
-        try:
-            response = await stack.enter_async_context(self._http.stream("GET", url))
-        except httpx.TransportError as exc:
-            await stack.aclose()
-            raise NetworkError(
-                side=self.side, method="GET", path="<blob>", url=url, reason=_describe_transport_error(exc)
-            ) from None
+        for hop in range(MAX_REDIRECTS + 1):
+            try:
+                response = await stack.enter_async_context(self._http.stream("GET", url))
+            except httpx.TransportError as exc:
+                await stack.aclose()
+                raise NetworkError(
+                    side=self.side,
+                    method="GET",
+                    path="<blob>",
+                    url=url,
+                    reason=_describe_transport_error(exc),
+                ) from None
+            location = response.headers.get(LOCATION)
+            if response.status_code not in REDIRECT_STATUSES or not location:
+                break
+            self.stats.requests += 1
+            await response.aclose()
+            if check is None or hop == MAX_REDIRECTS:
+                await stack.aclose()
+                raise ApiError(
+                    side=self.side,
+                    method="GET",
+                    path="<blob>",
+                    status=response.status_code,
+                    message=f"blob download redirected ({response.status_code}); not followed",
+                )
+            try:
+                url = redirects.resolve(str(response.url), location)
+                await check(url)
+            except redirects.Refused as refused:
+                await stack.aclose()
+                raise RedirectRefused(
+                    side=self.side,
+                    method="GET",
+                    path="<blob>",
+                    url=str(response.url),
+                    status=response.status_code,
+                    reason=str(refused),
+                ) from None
+            except BaseException:
+                await stack.aclose()
+                raise
         self.stats.requests += 1
         if response.status_code >= 400:
-            body = (await response.aread()).decode(errors="replace")
+            body = (await _error_body(response)).decode(errors="replace")
             await stack.aclose()
             raise error_for_status(response.status_code)(
                 side=self.side, method="GET", path="<blob>", status=response.status_code, body=body
             )
         length = response.headers.get("content-length")
-        return BlobStream(response, stack, self.stats), int(length) if length and length.isdigit() else None
+        return BlobStream(response, stack, self.stats, self.side), int(
+            length
+        ) if length and length.isdigit() else None
 
     async def put_blob(self, url: str, data: Any, headers: dict[str, str]) -> None:
         """PUT bytes (or an async iterator of chunks) to a signed upload URL, without credentials."""
         async with self.limiter.slot():
             try:
-                response = await self._http.put(url, content=data, headers=headers)
+                async with self._http.stream("PUT", url, content=data, headers=headers) as response:
+                    body = await _error_body(response) if response.status_code >= 400 else b""
             except httpx.TransportError as exc:
                 raise NetworkError(
                     side=self.side,
@@ -352,54 +477,61 @@ class ApiClient:
                     method="PUT",
                     path="<blob>",
                     status=response.status_code,
-                    body=response.text,
+                    body=body.decode(errors="replace"),
                 )
 
     async def list_all(self, path: str, params: Mapping[str, Any] | None = None, **kw: Any) -> list[dict]:
         return [item async for item in self.paginate(path, params, **kw)]
 
+    def _objects(self, response: httpx.Response, path: str) -> list[dict[str, Any]]:
+        return self._page(response, path)[1]
+
+    def _page(self, response: httpx.Response, path: str) -> tuple[int, list[dict[str, Any]]]:
+        """(items on the page, the usable ones): objects with a string id; the rest are skipped, counted."""
+        items = list_items(response, self.side, path)
+        objects = [item for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+        if len(objects) < len(items):
+            skipped = len(items) - len(objects)
+            self.stats.skipped_items += skipped
+            log.warning(
+                "skipped malformed list items",
+                side=self.side,
+                path=path,
+                skipped=skipped,
+                reason="not an object with a string id",
+            )
+        return len(items), objects
+
 
 class BlobStream:
-    def __init__(self, response: httpx.Response, stack: AsyncExitStack, stats: ClientStats) -> None:
-        self._response, self._stack, self._stats = response, stack, stats
+    def __init__(
+        self, response: httpx.Response, stack: AsyncExitStack, stats: ClientStats, side: str
+    ) -> None:
+        self._response, self._stack, self._stats, self._side = response, stack, stats, side
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        async for chunk in self._response.aiter_bytes():
-            self._stats.bytes_received += len(chunk)
-            yield chunk
+        """Decoded in bounded steps: a compressed blob cannot decode to gigabytes in one chunk."""
+        try:
+            async for chunk in iter_decoded(self._response):
+                self._stats.bytes_received += len(chunk)
+                yield chunk
+        except BadEncoding as bad:
+            raise MalformedResponse(
+                side=self._side,
+                method="GET",
+                path="<blob>",
+                url=str(self._response.url),
+                status=self._response.status_code,
+                reason=str(bad),
+            ) from None
 
     async def aclose(self) -> None:
         await self._stack.aclose()
 
 
-def _decode(response: httpx.Response, side: str) -> Any:
-    if not response.content:
-        return None
-    if "json" not in response.headers.get("content-type", "json"):
-        return response.text
+async def _error_body(response: httpx.Response) -> bytes:
+    """The start of a streamed error body, for the message: never large, never a decoding failure."""
     try:
-        return orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        raise ApiError(
-            side=side,
-            method=response.request.method,
-            path=response.request.url.path,
-            status=response.status_code,
-            body=response.text,
-            message=f"{side} API returned invalid JSON for {response.request.method} {response.request.url.path}",
-        ) from None
-
-
-def _objects(payload: Any, path: str, side: str) -> list[dict[str, Any]]:
-    # /v1/acl/list_org answers with a bare array; every other list with {"objects": [...]}.
-    if isinstance(payload, list):
-        return payload
-    if isinstance(payload, dict) and isinstance(payload.get("objects"), list):
-        return payload["objects"]
-    raise ApiError(
-        side=side,
-        method="GET",
-        path=path,
-        status=200,
-        message=f"{side} API returned an unexpected list shape for {path}",
-    )
+        return await read_capped(response, ERROR_BODY_BYTES, truncate=True)
+    except BadEncoding:
+        return b""

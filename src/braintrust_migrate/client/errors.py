@@ -119,6 +119,59 @@ class PaginationError(ApiError):
     """A list endpoint returned a page whose cursor did not advance."""
 
 
+def display_url(url: str) -> str:
+    """A URL fit for a message: without its query, which may be a signature (blob URLs)."""
+    return str(url).partition("?")[0].partition("#")[0]
+
+
+class _UrlError(ApiError):
+    """An answer that arrived but cannot be used; `reason` says why, `url` where it came from."""
+
+    def __init__(
+        self, *, side: str, method: str, path: str, url: str, status: int | None, reason: str
+    ) -> None:
+        self.url = display_url(url)
+        self.reason = reason
+        super().__init__(side=side, method=method, path=path, status=status)
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "url": self.url, "reason": self.reason}
+
+
+class MalformedResponse(_UrlError):
+    """The body is not what the endpoint answers: invalid JSON, a wrong type, a corrupt encoding."""
+
+    def default_message(self) -> str:
+        return f"the {self.side_label} API sent a malformed answer to {self.method} {self.url}: {self.reason}"
+
+
+class ResponseTooLarge(_UrlError):
+    """The decoded body passed MIGRATION_MAX_RESPONSE_BYTES; reading stopped there."""
+
+    def __init__(self, *, side: str, method: str, path: str, url: str, status: int | None, cap: int) -> None:
+        self.cap = cap
+        reason = f"the answer decodes to more than {cap} bytes"
+        super().__init__(side=side, method=method, path=path, url=url, status=status, reason=reason)
+
+    def default_message(self) -> str:
+        return (
+            f"the {self.side_label} API's answer to {self.method} {self.url} decodes to more than "
+            f"{self.cap} bytes; reading stopped at MIGRATION_MAX_RESPONSE_BYTES={self.cap} "
+            "(raise it with --max-response-bytes if such an answer is expected)"
+        )
+
+
+class RedirectRefused(_UrlError):
+    """A redirect the client will not follow: another origin for a body, a downgrade, a bad Location."""
+
+    def default_message(self) -> str:
+        url_var = SIDE_VARS.get(self.side, ("", "the URL"))[1]
+        return (
+            f"the {self.side_label} API redirected {self.method} {self.url} ({self.status}): "
+            f"{self.reason}; not followed (check {url_var})"
+        )
+
+
 _BY_STATUS: dict[int, type[ApiError]] = {
     400: BadRequestError,
     401: AuthenticationError,
