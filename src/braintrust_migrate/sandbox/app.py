@@ -6,8 +6,8 @@ event loop, inside one store transaction: authenticate, validate, act, commit.
 
 Errors are JSON ``{"error": "<message naming the field>"}`` with 400 (bad input,
 including malformed JSON and bad uuids), 401 (missing / unknown key), 403 (no
-access), 404 (unknown id or path), 405 (method not defined by the spec); a 500 means
-a sandbox bug.
+access), 404 (unknown id or path), 405 (method not defined by the spec), 413 (body above
+the cap) and 421 (unknown ``Host``; see guard.py); a 500 means a sandbox bug.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import logging
 import secrets
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -30,6 +30,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from braintrust_migrate.sandbox import admin, attachments, events_api, faults, handlers, special, version
 from braintrust_migrate.sandbox.common import ApiError, Ctx, Request
+from braintrust_migrate.sandbox.guard import (
+    DEFAULT_MAX_BODY_BYTES,
+    GuardMiddleware,
+    GuardSettings,
+    parse_hosts,
+)
 from braintrust_migrate.sandbox.objects import TYPES, ObjectType
 from braintrust_migrate.sandbox.store import KeyInfo, Store, Tx
 
@@ -206,9 +212,10 @@ def _admin_routes(state: SandboxState) -> list[BaseRoute]:
 
 # --- app ----------------------------------------------------------------------------------------
 
+# Keys travel in the Authorization header, never in cookies, so no credentials mode is needed;
+# "*" together with Allow-Credentials is also refused by browsers.
 _CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Credentials": "true",
     "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Authorization, Content-Type",
     "Access-Control-Max-Age": "86400",
@@ -239,10 +246,21 @@ async def _http_error(_: HttpRequest, exc: Exception) -> Response:
 
 
 def create_app(
-    store: Store, *, admin_key: str | None = None, extra_routes: Sequence[BaseRoute] = ()
+    store: Store,
+    *,
+    admin_key: str | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+    bind_host: str = "127.0.0.1",
+    allowed_hosts: Iterable[str] = (),
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Starlette:
-    """The sandbox ASGI app over ``store``. ``extra_routes`` come before the object routes."""
+    """The sandbox ASGI app over ``store``. ``extra_routes`` come before the object routes.
+
+    ``bind_host`` and ``allowed_hosts`` (``"*"``: any) decide which ``Host`` headers are
+    answered; ``max_body_bytes`` is the hard request-size cap (413 above it).
+    """
     state = SandboxState(store, admin_key)
+    state.settings["guard"] = GuardSettings(bind_host, parse_hosts(allowed_hosts), max_body_bytes)
     fault_controller = faults.install(state)
     attachment_service = attachments.install(state)
     with store.transaction() as tx:
@@ -255,4 +273,5 @@ def create_app(
     app.state.sandbox = state
     app.add_middleware(faults.FaultMiddleware, controller=fault_controller)
     app.add_middleware(_Preflight)
+    app.add_middleware(GuardMiddleware, state=state)
     return app

@@ -228,8 +228,7 @@ def _rows(
 def _compile(expr: Expr) -> tuple[str, list[Any]]:
     if isinstance(expr, And | Or):
         parts = [_compile(item) for item in expr.items]
-        joiner = " AND " if isinstance(expr, And) else " OR "
-        return "(" + joiner.join(p[0] for p in parts) + ")", [a for p in parts for a in p[1]]
+        return _join(" AND " if isinstance(expr, And) else " OR ", parts)
     if isinstance(expr, Not):
         sql, args = _compile(expr.item)
         return f"(NOT {sql})", args
@@ -244,6 +243,14 @@ def _compile(expr: Expr) -> tuple[str, list[Any]]:
         return _key_compare(expr.op, expr.value)
     value = _operand(expr.field, expr.value)
     return f"{column} {expr.op} ?", [value]
+
+
+def _join(joiner: str, parts: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+    """``(a OR b OR ...)`` as a balanced tree: SQLite parses a flat chain 1000+ levels deep."""
+    if len(parts) > 8:
+        half = len(parts) // 2
+        parts = [_join(joiner, parts[:half]), _join(joiner, parts[half:])]
+    return "(" + joiner.join(p[0] for p in parts) + ")", [a for p in parts for a in p[1]]
 
 
 def _column(name: str) -> str:

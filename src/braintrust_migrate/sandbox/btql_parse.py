@@ -49,6 +49,10 @@ UNSUPPORTED_CLAUSES = (
 )
 SOURCES = ("project_logs", "experiment", "dataset")
 OPS = ("=", "!=", "<>", "<", "<=", ">", ">=")
+# Bounds that keep a hostile query a 400 rather than a RecursionError or SQLite's own limits.
+MAX_QUERY_CHARS = 1_000_000
+MAX_DEPTH = 64  # nested parentheses / nots in a filter
+MAX_TERMS = 10_000  # comparisons in a filter
 
 
 class BtqlError(ValueError):
@@ -218,8 +222,17 @@ def _string(text: str, start: int) -> tuple[str, int]:
 
 class _Parser:
     def __init__(self, text: str) -> None:
+        if len(text) > MAX_QUERY_CHARS:
+            raise BtqlError(f"the query is {len(text)} characters long, above the limit of {MAX_QUERY_CHARS}")
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
+        self.terms = 0
+
+    def nested(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise BtqlError(f"the filter nests parentheses / 'not' deeper than the limit of {MAX_DEPTH}")
 
     # token helpers
     @property
@@ -419,14 +432,22 @@ class _Parser:
 
     def not_expr(self) -> Expr:
         if self.word("not"):
-            return Not(self.not_expr())
+            self.nested()
+            inner = self.not_expr()
+            self.depth -= 1
+            return Not(inner)
         return self.primary()
 
     def primary(self) -> Expr:
         if self.punct("("):
+            self.nested()
             inner = self.expr()
             self.expect(")", "to close '('")
+            self.depth -= 1
             return inner
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise BtqlError(f"the filter has more than {MAX_TERMS} comparisons, the limit")
         left = self.operand()
         if self.word("is"):
             negate = self.word("not")

@@ -1,6 +1,8 @@
 """``braintrust-migrate sandbox serve``: run the sandbox server in the foreground.
 
-Orgs come from ``--org NAME[=KEY]`` (repeatable) and/or ``--orgs-file`` (YAML)::
+Orgs come from ``BT_SANDBOX_ORGS="source=sk-src,dest=sk-dst"``, ``--orgs-file`` (YAML)
+and/or ``--org NAME[=KEY]`` (repeatable; a key given there is visible in ``ps``, so
+this warns). The admin key likewise comes from ``BT_SANDBOX_ADMIN_KEY`` (or ``--admin-key``)::
 
     orgs:
       - name: source
@@ -17,6 +19,7 @@ them). The keys are printed: they are local throwaway keys, and you need them.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -43,12 +46,31 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _parse_org(spec: str) -> dict[str, Any]:
+ORGS_ENV = "BT_SANDBOX_ORGS"
+ADMIN_KEY_ENV = "BT_SANDBOX_ADMIN_KEY"
+ALLOWED_HOSTS_ENV = "BT_SANDBOX_ALLOWED_HOSTS"
+MAX_BODY_ENV = "BT_SANDBOX_MAX_BODY_BYTES"
+
+
+def _parse_org(spec: str, where: str = "--org") -> dict[str, Any]:
     name, sep, key = spec.partition("=")
     name, key = name.strip(), key.strip()
     if not name or (sep and not key):
-        raise _UsageError(f"--org expects NAME or NAME=KEY, got {spec!r}")
+        # Never echo the entry: it may hold a key.
+        shown = f"{name}=" if name else "an entry with no name"
+        raise _UsageError(f"{where} expects NAME or NAME=KEY, got {shown}")
     return {"name": name, "api_key": key or None}
+
+
+def _env_orgs() -> list[dict[str, Any]]:
+    raw = os.environ.get(ORGS_ENV, "")
+    return [_parse_org(part, ORGS_ENV) for part in raw.split(",") if part.strip()]
+
+
+def _warn_visible(flag: str, instead: str) -> None:
+    typer.echo(
+        f"warning: {flag} puts a key on the command line, where `ps` shows it; use {instead}", err=True
+    )
 
 
 def _load_orgs_file(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
@@ -117,9 +139,23 @@ def serve(
     port: int = typer.Option(8000, "--port", help="Port to listen on (0 picks a free one)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     db: str = typer.Option(":memory:", "--db", help="SQLite file to keep data in (default: in memory)."),
-    org: list[str] = typer.Option([], "--org", help="An org to create: NAME or NAME=API_KEY (repeatable)."),
+    org: list[str] = typer.Option(
+        [], "--org", help=f"An org to create: NAME or NAME=API_KEY (repeatable; keys better in {ORGS_ENV})."
+    ),
     orgs_file: Path | None = typer.Option(None, "--orgs-file", help="YAML file listing orgs and grants."),
-    admin_key: str | None = typer.Option(None, "--admin-key", help="Key for the /_sandbox admin API."),
+    admin_key: str | None = typer.Option(
+        None, "--admin-key", help=f"Key for the /_sandbox admin API (better: {ADMIN_KEY_ENV})."
+    ),
+    allowed_host: list[str] = typer.Option(
+        [],
+        "--allowed-host",
+        help=f"Host name to answer besides loopback and IPs (repeatable; '*': any; or {ALLOWED_HOSTS_ENV}).",
+    ),
+    max_body_bytes: int | None = typer.Option(
+        None,
+        "--max-body-bytes",
+        help=f"Refuse request bodies above N bytes with 413 (default 64 MiB; or {MAX_BODY_ENV}).",
+    ),
     latency_ms: float | None = typer.Option(None, "--latency-ms", help="Fault: fixed latency per request."),
     latency_jitter_ms: float | None = typer.Option(
         None, "--latency-jitter-ms", help="Fault: extra random latency."
@@ -154,21 +190,32 @@ def serve(
 ) -> None:
     """Serve the Braintrust-compatible sandbox API until Ctrl-C / SIGTERM."""
     from braintrust_migrate.sandbox import faults
+    from braintrust_migrate.sandbox.guard import DEFAULT_MAX_BODY_BYTES
     from braintrust_migrate.sandbox.server import SandboxServer
 
     try:
-        wanted = [_parse_org(o) for o in org]
+        flagged = [_parse_org(o) for o in org]
+        if any(o["api_key"] for o in flagged):
+            _warn_visible("--org NAME=KEY", f"{ORGS_ENV} or --orgs-file")
+        wanted = _env_orgs() + flagged
+        if admin_key is not None:
+            _warn_visible("--admin-key", ADMIN_KEY_ENV)
+        admin_key = admin_key or os.environ.get(ADMIN_KEY_ENV) or None
         grants: list[dict[str, str]] = []
         if orgs_file is not None:
             more, grants = _load_orgs_file(orgs_file)
             wanted += more
         if not 0 <= port <= 65535:
             raise _UsageError(f"--port must be between 0 and 65535, got {port}")
+        hosts = [*allowed_host, *os.environ.get(ALLOWED_HOSTS_ENV, "").split(",")]
+        body_cap = _max_body(max_body_bytes, DEFAULT_MAX_BODY_BYTES)
     except _UsageError as exc:
         raise _fail(str(exc)) from None
 
     try:
-        server = SandboxServer(db, host=host, port=port, admin_key=admin_key)
+        server = SandboxServer(
+            db, host=host, port=port, admin_key=admin_key, allowed_hosts=hosts, max_body_bytes=body_cap
+        )
     except Exception as exc:  # e.g. an unreadable database file
         raise _fail(f"cannot open database {db!r}: {exc}") from None
     fault_flags = {
@@ -216,6 +263,19 @@ def serve(
         signal.signal(signal.SIGTERM, previous)
         server.close()
         typer.echo("sandbox stopped")
+
+
+def _max_body(flag: int | None, default: int) -> int:
+    if flag is not None:
+        if flag <= 0:
+            raise _UsageError(f"--max-body-bytes must be a positive number of bytes, got {flag}")
+        return flag
+    raw = os.environ.get(MAX_BODY_ENV, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise _UsageError(f"{MAX_BODY_ENV} must be a positive number of bytes, got {raw!r}")
+    return int(raw)
 
 
 def _announce(server: Any) -> None:

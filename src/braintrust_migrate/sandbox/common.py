@@ -294,12 +294,11 @@ def _check_one(ctx: Ctx, ref: Ref, path: str, value: str, org_id: str) -> None:
             raise bad_request(f"{path}: user {value} is not a member of this organization")
         return
     row = ctx.tx.get(value, ref.targets)
-    if row is None:
-        if ref.strict:
-            raise bad_request(f"{path}: no {'/'.join(ref.targets)} with id {value} in this organization")
+    if row is None and not ref.strict:
         return
-    if row.org_id != org_id and not (row.org_id is None and row.type == "role"):
-        raise bad_request(f"{path}: {row.type} {value} belongs to another organization")
+    # Another org's object is refused with the words of an unknown id: existence is not revealed.
+    if row is None or (row.org_id != org_id and not (row.org_id is None and row.type == "role")):
+        raise bad_request(f"{path}: no {'/'.join(ref.targets)} with id {value} in this organization")
 
 
 # --- bodies -------------------------------------------------------------------------------------

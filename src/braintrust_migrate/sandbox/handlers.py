@@ -18,6 +18,7 @@ from braintrust_migrate.sandbox.common import (
     Ctx,
     anchor_org,
     bad_request,
+    can_see,
     check_refs,
     check_response,
     deep_merge,
@@ -207,8 +208,9 @@ def _default_limit(t: ObjectType) -> int | None:
 def _cursor(ctx: Ctx, t: ObjectType, query: dict[str, Any], name: str) -> int | None:
     if name not in query:
         return None
-    seq = ctx.tx.seq_of(query[name], [t.name])
-    if seq is None:
+    row = ctx.tx.get(query[name], [t.name], include_deleted=True)
+    seq = row.seq if row is not None and can_see(ctx, row) else None
+    if seq is None:  # another org's id answers like an unknown one
         raise bad_request(f"{name}: no {t.name} with id {query[name]}")
     return seq
 

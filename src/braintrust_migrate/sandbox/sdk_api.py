@@ -317,6 +317,14 @@ def unauthenticated_routes(state: SandboxState) -> list[BaseRoute]:
 
     async def upload(request: HttpRequest) -> Response:
         key = request.path_params["key"]
+
+        def known() -> bool:
+            with state.store.transaction() as tx:
+                return tx.execute("SELECT 1 FROM logs3_overflow WHERE key = ?", (key,)).fetchone() is not None
+
+        # The key is the only credential here: check it before reading (buffering) the body.
+        if not await run_in_threadpool(known):
+            return Response(orjson.dumps({"error": "Unknown upload key"}), 404, media_type="application/json")
         payload = await request.body()
 
         def store() -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 
 import uvicorn
@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute
 from braintrust_migrate.sandbox import admin, faults
 from braintrust_migrate.sandbox.admin import SandboxOrg
 from braintrust_migrate.sandbox.app import create_app
+from braintrust_migrate.sandbox.guard import DEFAULT_MAX_BODY_BYTES
 from braintrust_migrate.sandbox.store import Store
 
 
@@ -28,6 +29,8 @@ class SandboxServer:
     ``db`` is an SQLite file path or ``":memory:"``. ``admin_key`` guards the
     ``/_sandbox`` admin API (a random one is generated when omitted).
     ``extra_routes`` are mounted before the object routes (for later extensions).
+    ``allowed_hosts`` are ``Host`` names answered besides loopback ones, IP addresses and
+    ``host`` (``"*"``: any); ``max_body_bytes`` is the request-size cap (413 above it).
     """
 
     def __init__(
@@ -39,12 +42,21 @@ class SandboxServer:
         admin_key: str | None = None,
         log_level: str = "warning",
         extra_routes: Sequence[BaseRoute] = (),
+        allowed_hosts: Iterable[str] = (),
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.store = Store(db)
         self.host = host
         self.port = port
         self.admin_key = admin_key or admin.new_admin_key()
-        self.app = create_app(self.store, admin_key=self.admin_key, extra_routes=extra_routes)
+        self.app = create_app(
+            self.store,
+            admin_key=self.admin_key,
+            extra_routes=extra_routes,
+            bind_host=host,
+            allowed_hosts=allowed_hosts,
+            max_body_bytes=max_body_bytes,
+        )
         self._log_level = log_level
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

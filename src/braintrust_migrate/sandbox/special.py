@@ -109,7 +109,8 @@ def patch_org_members(ctx: Ctx) -> dict[str, Any]:
 
     for user_id in invite.get("ids") or []:
         user = ctx.tx.get(user_id, ["user"])
-        if user is None:
+        # By id only users the org has known; others answer like unknown ids (no email leak).
+        if user is None or not ctx.tx.knows_user(org_id, user_id):
             raise bad_request(f"invite_users.ids: no user with id {user_id}")
         if ctx.tx.add_member(org_id, user_id):
             added.append(

@@ -25,6 +25,8 @@ Prompt / function versions live in ``object_versions`` keyed by ``_xact_id``.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -54,6 +56,13 @@ CREATE TABLE IF NOT EXISTS memberships (
     PRIMARY KEY (org_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS memberships_by_user ON memberships (user_id);
+-- Users an org has ever had as members (invited, joined): the only ones it may invite by id.
+CREATE TABLE IF NOT EXISTS known_users (
+    org_id  TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    PRIMARY KEY (org_id, user_id)
+);
+INSERT OR IGNORE INTO known_users (org_id, user_id) SELECT org_id, user_id FROM memberships;
 CREATE TABLE IF NOT EXISTS service_accounts (
     user_id TEXT PRIMARY KEY,
     org_id  TEXT NOT NULL
@@ -273,7 +282,17 @@ class Tx:
         cur = self.execute(
             "INSERT OR IGNORE INTO memberships (org_id, user_id) VALUES (?, ?)", (org_id, user_id)
         )
+        self.execute("INSERT OR IGNORE INTO known_users (org_id, user_id) VALUES (?, ?)", (org_id, user_id))
         return cur.rowcount > 0
+
+    def knows_user(self, org_id: str, user_id: str) -> bool:
+        """Whether the user is or was a member of the org."""
+        return (
+            self.execute(
+                "SELECT 1 FROM known_users WHERE org_id = ? AND user_id = ?", (org_id, user_id)
+            ).fetchone()
+            is not None
+        )
 
     def remove_member(self, org_id: str, user_id: str) -> bool:
         cur = self.execute("DELETE FROM memberships WHERE org_id = ? AND user_id = ?", (org_id, user_id))
@@ -331,6 +350,19 @@ class Tx:
             self.execute("DELETE FROM api_keys WHERE key = ?", (key,))
 
 
+def _private_file(path: str) -> None:
+    """The database holds every API key and secret: owner-only (0600), with its -wal / -shm files.
+
+    Created 0600 before SQLite opens it (SQLite gives -wal / -shm the database's mode), and
+    an existing file and its companions are narrowed too, whatever the umask.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        with contextlib.suppress(FileNotFoundError, PermissionError):  # not ours: SQLite decides
+            os.chmod(name, 0o600)
+
+
 class Store:
     """The sandbox database. ``path`` is a file name or ``":memory:"``."""
 
@@ -338,10 +370,14 @@ class Store:
         self.path = path
         self._lock = threading.RLock()
         self._depth = 0
+        in_memory = path == ":memory:" or path.startswith("file::memory:") or path == ""
+        if not in_memory:
+            _private_file(path)
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        if path != ":memory:" and not path.startswith("file::memory:"):
+        if not in_memory:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            _private_file(path)  # -wal / -shm now exist
         self._tx = Tx(self._conn)
         self.add_schema(_SCHEMA)
 
