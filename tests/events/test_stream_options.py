@@ -157,3 +157,21 @@ async def test_migration_falls_back_to_fetch_without_btql(
     assert result.ok, result.summary_path.read_text()
     assert [c["reader"] for c in result.report["events"]["containers"]] == ["fetch"]
     assert len(all_rows(url, dst, "project_logs", dest_project(url, dst))) == 25
+
+
+async def test_attachment_copied_from_another_state_folder_lands_on_the_same_key(
+    sandbox_server, sandbox_orgs, tmp_path
+):
+    """Uploads are not idempotent by themselves: a copy repeated without the local record (a
+    kill before it was saved, another --state-dir) must reuse the key, leaving no orphan blob."""
+    url, src, dst = sandbox_server.url, sandbox_orgs.source, sandbox_orgs.dest
+    blob = os.urandom(4096)
+    project_with_logs(url, src, [{"id": "a", "input": {"image": upload(url, src, "k-1", blob)}}])
+    first = await migrate(url, src, dst, tmp_path / "one", migration_copy_attachments=True)
+    second = await migrate(url, src, dst, tmp_path / "two", migration_copy_attachments=True)
+    assert first.ok and second.ok
+    ref = all_rows(url, dst, "project_logs", dest_project(url, dst))["a"]["input"]["image"]
+    assert download(url, dst, ref) == blob
+    with sandbox_server.app.state.sandbox.store.transaction() as tx:  # the sandbox's own record
+        keys = [r[0] for r in tx.execute("SELECT key FROM attachments WHERE org_id = ?", (dst.id,))]
+    assert keys == [ref["key"]]

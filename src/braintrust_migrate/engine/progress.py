@@ -1,4 +1,7 @@
-"""Live progress on a terminal; silence otherwise (the per-object log lines say it all)."""
+"""Live progress on a terminal; silence otherwise (the per-object log lines say it all).
+
+Labels go through textsafe.markup_safe: Rich reads them as markup, and a terminal obeys
+control characters, so neither may come raw from an org's data."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from collections.abc import Mapping
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from braintrust_migrate.textsafe import markup_safe
 
 
 class ProgressView:
@@ -32,20 +37,20 @@ class ProgressView:
         )
         self._progress.start()
         for name, total in totals.items():
-            self._tasks[name] = self._progress.add_task(name, total=total, detail="")
+            self._tasks[name] = self._progress.add_task(markup_safe(name), total=total, detail="")
 
     def advance(self, name: str, action: str) -> None:
         if self._progress is None:
             return
         if name not in self._tasks:
-            self._tasks[name] = self._progress.add_task(name, total=None, detail="")
-        self._progress.update(self._tasks[name], advance=1, detail=action)
+            self._tasks[name] = self._progress.add_task(markup_safe(name), total=None, detail="")
+        self._progress.update(self._tasks[name], advance=1, detail=markup_safe(action))
 
     def add_rows_total(self, kind: str, total: int) -> None:
         if self._progress is None:
             return
         name = f"{kind} rows"
-        self._tasks[name] = self._progress.add_task(name, total=total or None, detail="")
+        self._tasks[name] = self._progress.add_task(markup_safe(name), total=total or None, detail="")
         self._started[name] = time.perf_counter()
 
     def advance_rows(self, spec: object, rows: int, nbytes: int) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from braintrust_migrate.config import ConfigError
+from braintrust_migrate.redact import register_value
 
 
 @dataclass
@@ -29,6 +30,12 @@ class Secrets:
         if project and f"{project}/{name}" in self.env_vars:
             return self.env_vars[f"{project}/{name}"]
         return self.env_vars.get(name)
+
+    def __post_init__(self) -> None:
+        # Registered as soon as they exist: a destination error quoting our request body,
+        # or any log line, must never show them (see redact.py for the length rule).
+        for value in (*self.ai_secrets.values(), *self.env_vars.values()):
+            register_value(value)
 
     def __repr__(self) -> str:
         return f"Secrets(ai_secrets={sorted(self.ai_secrets)}, env_vars={sorted(self.env_vars)})"

@@ -1,5 +1,10 @@
 """Attachment blobs: copied from source to destination as a stream, and used to carry the
-largest fields of a row too big for one insert request."""
+largest fields of a row too big for one insert request.
+
+Blobs are fetched only from URLs urlguard.DownloadGuard allows (the source API's origin,
+or public https hosts), every redirect hop included: a source cannot make us fetch an
+internal address and copy its answer. A refused attachment keeps its source reference and
+the container's notes say why."""
 
 from __future__ import annotations
 
@@ -12,10 +17,13 @@ import structlog
 
 from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
 from braintrust_migrate.engine.events.state import EventState
+from braintrust_migrate.urlguard import DownloadGuard, DownloadRefused
 
 log = structlog.get_logger(__name__)
 
 OFFLOADABLE = ("input", "output", "expected", "metadata", "context", "error")
+
+KEY_NAMESPACE = uuid.UUID("5d0c1f8e-2b7a-4f43-9a6e-6b1f6c3e9d21")
 
 
 class AttachmentsUnsupported(Exception):
@@ -37,8 +45,10 @@ class Attachments:
         source_org: str,
         dest_org: str,
         max_bytes: int,
+        guard: DownloadGuard | None = None,
     ) -> None:
         self.source, self.dest, self.state = source, dest, state
+        self.guard = guard or DownloadGuard(source.base_url)
         self.source_org, self.dest_org, self.max_bytes = source_org, dest_org, max_bytes
         self.copied = 0
         self.bytes = 0
@@ -74,8 +84,10 @@ class Attachments:
         src_key = str(ref.get("key"))
         done = self.state.attachment(src_key)
         if done is None:
+            # The destination key follows from the source key and the org pair, so an upload
+            # repeated after a kill (or from another state folder) lands on the same key: no orphans.
+            key = str(uuid.uuid5(KEY_NAMESPACE, f"{self.source_org}:{self.dest_org}:{src_key}"))
             # A stream cannot be replayed: a failed transfer is retried whole, download included.
-            key = str(uuid.uuid4())
             done = await self.dest.retrying(lambda: self._copy_once(ref, src_key, key))
             self.state.mark_attachment(src_key, done)
             self.copied += 1
@@ -89,7 +101,11 @@ class Attachments:
             "org_id": self.source_org,
         }
         location = await self.source.get_json("/attachment", params)
-        stream, size = await self.source.open_blob(location["downloadUrl"])
+        url = location.get("downloadUrl") if isinstance(location, dict) else None
+        if not isinstance(url, str):
+            raise DownloadRefused("", "the source gave no downloadUrl")
+        await self.guard.check(url)
+        stream, size = await self.source.open_blob(url, check=self.guard.check)
         try:
             if size is not None and size > self.max_bytes:
                 raise TooLarge(size)
@@ -145,5 +161,5 @@ async def rewrite_attachments(row: dict[str, Any], attachments: Attachments, pro
     for ref in attachment_refs(row):
         try:
             ref.update(await attachments.copy(ref))
-        except (TooLarge, ApiError, AttachmentsUnsupported) as error:
+        except (TooLarge, ApiError, AttachmentsUnsupported, DownloadRefused) as error:
             problems.append(f"row {row.get('id')}: attachment {ref.get('key')} not copied: {error}")
