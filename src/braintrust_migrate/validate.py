@@ -9,9 +9,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from braintrust_migrate.btql import Query
 from braintrust_migrate.client import ApiClient, ApiError, NetworkError, NotFoundError
 from braintrust_migrate.client.errors import SIDE_LABEL, SIDE_VARS
-from braintrust_migrate.orgs import OrgChoiceError, choose_org
+from braintrust_migrate.orgs import OrgChoiceError, choose_org, ensure_distinct_orgs
 
 Status = Literal["pass", "fail", "warn", "skip"]
 
@@ -84,13 +85,8 @@ def _fix_for(error: ApiError) -> str:
     return ""
 
 
-async def _check_side(
-    client: ApiClient,
-    org_name: str | None,
-    *,
-    resources: frozenset[str] | None,
-    write_check: bool,
-) -> tuple[list[Check], SideInfo]:
+async def _identify_side(client: ApiClient, org_name: str | None) -> tuple[list[Check], SideInfo]:
+    """Reachable, key accepted, one org chosen; `info.org_id` stays None when any fails."""
     side = client.side
     label = SIDE_LABEL[side]
     checks: list[Check] = []
@@ -120,13 +116,26 @@ async def _check_side(
         return checks, info
     info.org_id, info.org_name = chosen.get("id"), chosen.get("name")
     add("organization", "pass", f"{info.org_name} ({info.org_id})")
+    return checks, info
 
-    checks.extend(await _read_checks(client, org_name, resources))
+
+async def _access_checks(
+    client: ApiClient, org_name: str | None, *, resources: frozenset[str] | None, write_check: bool
+) -> list[Check]:
+    checks = await _read_checks(client, org_name, resources)
     if write_check:
         checks.append(await _write_check(client, org_name))
-    elif side == "dest":
-        add("write access", "skip", "not checked: it needs a probe object", "run with --write-check")
-    return checks, info
+    elif client.side == "dest":
+        checks.append(
+            Check(
+                "dest",
+                "write access",
+                "skip",
+                "not checked: it needs a probe object",
+                "run with --write-check",
+            )
+        )
+    return checks
 
 
 async def _read_checks(
@@ -161,9 +170,9 @@ async def _event_check(client: ApiClient, org_name: str | None) -> Check:
     projects = page.get("objects") or []
     if not projects:
         return Check(client.side, name, "skip", "no project to probe")
-    query = f"measures: count(1) as n\nfrom: project_logs('{projects[0]['id']}') spans"
+    query = Query("project_logs", [projects[0]["id"]], measures=["count(1) as n"])
     try:
-        await client.post_json("/btql", {"query": query, "fmt": "json"})
+        await client.post_json("/btql", query.body())
     except NotFoundError:
         return Check(
             client.side,
@@ -249,25 +258,34 @@ async def run_validation(
     projects: list[str] | None = None,
     state_dir: Path | None = None,
 ) -> ValidationResult:
+    """Every check, or SameOrgError (exit 2) before anything is written when both keys act
+    in one org: no other check matters then."""
     selection = frozenset(resources) if resources else None
     (src_checks, src_info), (dst_checks, dst_info) = await asyncio.gather(
-        _check_side(source, source_org, resources=selection, write_check=False),
-        _check_side(dest, dest_org, resources=selection, write_check=write_check),
+        _identify_side(source, source_org), _identify_side(dest, dest_org)
     )
+    if src_info.org_id and dst_info.org_id:
+        ensure_distinct_orgs(
+            {"id": src_info.org_id, "name": src_info.org_name},
+            {"id": dst_info.org_id, "name": dst_info.org_name},
+        )
+    src_more, dst_more = await asyncio.gather(
+        _access_checks(source, source_org, resources=selection, write_check=False)
+        if src_info.org_id
+        else _nothing(),
+        _access_checks(dest, dest_org, resources=selection, write_check=write_check)
+        if dst_info.org_id
+        else _nothing(),
+    )
+    src_checks += src_more
+    dst_checks += dst_more
     if projects and src_info.org_id:
         src_checks += await _project_checks(source, source_org, projects)
     local = [check_state_dir(state_dir)] if state_dir is not None else []
-    result = ValidationResult(
+    return ValidationResult(
         checks=local + src_checks + dst_checks, orgs={"source": src_info, "dest": dst_info}
     )
-    if src_info.org_id and src_info.org_id == dst_info.org_id:
-        result.checks.append(
-            Check(
-                "both",
-                "distinct orgs",
-                "warn",
-                f"source and destination are the same org ({src_info.org_name}): a migration would copy it onto itself",
-                "point BT_DEST_API_KEY / BT_DEST_ORG_NAME at the destination org",
-            )
-        )
-    return result
+
+
+async def _nothing() -> list[Check]:
+    return []

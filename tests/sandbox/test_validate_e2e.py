@@ -78,8 +78,8 @@ def test_a_key_with_two_orgs_needs_the_org_name(sandbox_server, sandbox_orgs, tm
     assert result["orgs"]["source"]["org_id"] == other.id
 
 
-def test_same_org_on_both_sides_is_a_warning(sandbox_server, sandbox_orgs, tmp_path):
+def test_same_org_on_both_sides_is_refused(sandbox_server, sandbox_orgs, tmp_path):
     key = sandbox_orgs.source.api_key
-    code, result, _ = validate(sandbox_server.url, key, key, tmp_path)
-    assert code == 0
-    assert checks(result, "both")["distinct orgs"]["status"] == "warn"
+    code, result, stderr = validate(sandbox_server.url, key, key, tmp_path)
+    assert (code, result) == (2, None)
+    assert "both act in org" in stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from braintrust_migrate.orgs import SameOrgError
 from braintrust_migrate.validate import READ_PROBES, WRITE_PROBE_PREFIX, run_validation
 from tests.unit.fakes import FakeApi, make_client
 
@@ -80,7 +81,7 @@ async def test_key_with_several_orgs_needs_org_name() -> None:
 
 async def test_org_name_chooses_and_is_passed_to_lists() -> None:
     src = healthy([ORG_A, ORG_B])
-    async with make_client(src, side="source") as s, make_client(healthy([ORG_B]), side="dest") as d:
+    async with make_client(src, side="source") as s, make_client(healthy([ORG_A]), side="dest") as d:
         result = await run_validation(s, d, source_org="Beta")
     assert result.orgs["source"].org_name == "Beta"
     project_calls = [c for c in src.calls if c.url.path == "/v1/project"]
@@ -96,15 +97,13 @@ async def test_unknown_org_name() -> None:
     assert "is not among the orgs" in by_name(result, "source")["organization"].detail
 
 
-async def test_same_org_is_a_warning() -> None:
+async def test_same_org_is_refused() -> None:
     async with (
         make_client(healthy([ORG_A]), side="source") as s,
         make_client(healthy([ORG_A]), side="dest") as d,
     ):
-        result = await run_validation(s, d)
-    warning = by_name(result, "both")["distinct orgs"]
-    assert warning.status == "warn"
-    assert result.ok
+        with pytest.raises(SameOrgError, match="both act in org 'Acme'"):
+            await run_validation(s, d, write_check=True)
 
 
 async def test_read_refused_on_one_type() -> None:

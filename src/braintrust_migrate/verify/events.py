@@ -12,10 +12,12 @@ from typing import Any
 
 import orjson
 
+from braintrust_migrate.btql import Query, any_of
 from braintrust_migrate.client import ApiClient
 from braintrust_migrate.engine.events.reader import BtqlReader, Window
 from braintrust_migrate.engine.events.stream import comment_text
 from braintrust_migrate.engine.events.transform import KEPT, ORIGIN_KINDS
+from braintrust_migrate.verify.leaks import LeakLog
 
 SAMPLE_IDS = 20
 MASK = (1 << 64) - 1
@@ -120,10 +122,14 @@ async def _hashes(
     page: int,
     window: Window,
     content: Callable[[dict[str, Any]], dict[str, Any]],
+    leaks: LeakLog | None = None,
 ) -> dict[str, int]:
-    return {
-        str(row["id"]): row_hash(content(row)) async for row in _rows(client, kind, container, page, window)
-    }
+    hashes: dict[str, int] = {}
+    async for row in _rows(client, kind, container, page, window):
+        hashes[str(row["id"])] = row_hash(content(row))
+        if leaks is not None:
+            leaks.scan_row(kind, container, row)
+    return hashes
 
 
 def _compare(parity: ContainerParity, source: dict[str, int], dest: dict[str, int]) -> None:
@@ -152,7 +158,9 @@ async def compare_container(
     page: int,
     window: Window,
     sample: int | None = None,
+    leaks: LeakLog | None = None,
 ) -> ContainerParity:
+    """Compare one container; every destination row read is also scanned into `leaks`."""
     if parity.dest_id is None:
         parity.source_rows = (
             await BtqlReader(source, parity.kind, parity.source_id, page, window).count() or 0
@@ -160,7 +168,9 @@ async def compare_container(
         parity.missing_count = parity.source_rows
         return parity
     if sample:
-        return await _compare_sample(source, dest, parity, translate, page=page, window=window, sample=sample)
+        return await _compare_sample(
+            source, dest, parity, translate, page=page, window=window, sample=sample, leaks=leaks
+        )
 
     def content(row: dict[str, Any]) -> dict[str, Any]:
         return row_content(row, parity.kind, translate)
@@ -170,7 +180,7 @@ async def compare_container(
 
     src_hashes, dst_hashes = await asyncio.gather(
         _hashes(source, parity.kind, parity.source_id, page, window, content),
-        _hashes(dest, parity.kind, parity.dest_id, page, window, dest_content),
+        _hashes(dest, parity.kind, parity.dest_id, page, window, dest_content, leaks),
     )
     _compare(parity, src_hashes, dst_hashes)
     return parity
@@ -185,6 +195,7 @@ async def _compare_sample(
     page: int,
     window: Window,
     sample: int,
+    leaks: LeakLog | None = None,
 ) -> ContainerParity:
     """Counts of both sides, plus `sample` random source rows compared in full."""
     assert parity.dest_id is not None
@@ -205,6 +216,9 @@ async def _compare_sample(
     parity.sampled = len(ids)
     picked_src = await _by_ids(source, parity.kind, parity.source_id, ids)
     picked_dst = await _by_ids(dest, parity.kind, parity.dest_id, ids)
+    if leaks is not None:
+        for row in picked_dst.values():
+            leaks.scan_row(parity.kind, parity.dest_id, row)
     src = {i: row_hash(row_content(r, parity.kind, translate)) for i, r in picked_src.items()}
     dst = {i: row_hash(row_content(r, parity.kind, already_destination)) for i, r in picked_dst.items()}
     missing = [i for i in src if i not in dst]
@@ -217,12 +231,14 @@ async def _compare_sample(
 
 
 async def _by_ids(client: ApiClient, kind: str, container: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The rows with exactly these ids (ids are quoted by the BTQL builder, never spliced)."""
     found: dict[str, dict[str, Any]] = {}
+    wanted = set(ids)
     for start in range(0, len(ids), 50):
         chunk = ids[start : start + 50]
-        condition = " or ".join("id = '" + i.replace("'", "\\'") + "'" for i in chunk)
-        query = f"select: *\nfrom: {kind}('{container}') spans\nfilter: {condition}\nlimit: {len(chunk) * 2}"
-        data = await client.post_json("/btql", {"query": query, "fmt": "json"})
+        query = Query(kind, [container], filters=[any_of("id", chunk)], limit=len(chunk) * 2)
+        data = await client.post_json("/btql", query.body())
         for row in data.get("data") or []:
-            found[str(row["id"])] = row
+            if str(row.get("id")) in wanted:
+                found[str(row["id"])] = row
     return found

@@ -133,26 +133,3 @@ def _twin(
         if found is not None:
             return found
     return dest_inv.find(rt, identity(rt, {**obj, **expected}))
-
-
-def find_leaks(
-    dest_objects: Iterable[tuple[str, dict[str, Any]]], source_ids: set[str]
-) -> list[dict[str, str]]:
-    """Every destination field holding a source-org object id."""
-    leaks: list[dict[str, str]] = []
-
-    def walk(value: Any, where: str, owner: tuple[str, str]) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(item, f"{where}.{key}" if where else str(key), owner)
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                walk(item, f"{where}[{index}]", owner)
-        elif isinstance(value, str) and len(value) >= 36:
-            for found in UUID_RE.findall(value):
-                if found in source_ids:
-                    leaks.append({"type": owner[0], "dest_id": owner[1], "field": where, "source_id": found})
-
-    for type_name, obj in dest_objects:
-        walk(obj, "", (type_name, obj.get("id", "")))
-    return leaks

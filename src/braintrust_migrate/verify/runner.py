@@ -26,11 +26,18 @@ from braintrust_migrate.engine.refs import POLYMORPHIC_KINDS
 from braintrust_migrate.engine.report import write_atomic
 from braintrust_migrate.engine.resources import RESOURCE_TYPES, ResourceType
 from braintrust_migrate.engine.runner import discover_org, selected_projects
-from braintrust_migrate.engine.state import StateStore, pair_folder
+from braintrust_migrate.engine.state import StateStore
+from braintrust_migrate.engine.statedir import resolve_state_dir
+from braintrust_migrate.orgs import ensure_distinct_orgs
+from braintrust_migrate.textsafe import printable
 from braintrust_migrate.verify.events import ContainerParity, compare_container
-from braintrust_migrate.verify.objects import IdMap, TypeParity, compare_type, find_leaks
+from braintrust_migrate.verify.leaks import LeakLog
+from braintrust_migrate.verify.objects import IdMap, TypeParity, compare_type
 
 ORG_OWNED = ("org_env_vars",)
+ACL_REFS = ("object_id", "user_id", "group_id", "role_id")
+# Kinds whose every destination object is listed: a mapping to an absent one is stale.
+LISTED_KINDS = frozenset(rt.kind for rt in RESOURCE_TYPES)
 
 
 @dataclass
@@ -58,13 +65,16 @@ def _in_scope(rt: ResourceType, obj: dict[str, Any], inv: Inventory, projects: s
     """Whether an object belongs to the selected projects (org objects always do)."""
     if rt.scope == "org":
         return rt.kind != "project" or obj["id"] in projects
+    if rt.kind == "dataset_snapshot":  # snapshots carry no project_id: their dataset's counts
+        dataset = inv.get("dataset", obj.get("dataset_id") or "")
+        return dataset is not None and dataset.get("project_id") in projects
     if rt.kind in ("view", "env_var"):
         owner_type, owner_id = obj.get("object_type"), obj.get("object_id")
         if owner_type == "project":
             return owner_id in projects
         kind = POLYMORPHIC_KINDS.get(owner_type or "") or ""
         owner = inv.get(kind, owner_id or "") or inv.get("prompt", owner_id or "")
-        return bool(owner) and owner.get("project_id") in projects
+        return owner is not None and owner.get("project_id") in projects
     return obj.get("project_id") in projects
 
 
@@ -81,6 +91,7 @@ class Verifier:
         self.map_users = map_users
         self.folder = folder
         self.sample = sample
+        self._source_users: set[str] = set()
 
     async def run(self) -> VerifyResult:
         source, dest = client_for(self.settings, "source"), client_for(self.settings, "dest")
@@ -97,6 +108,7 @@ class Verifier:
         source_org, dest_org = await asyncio.gather(
             discover_org(source, s.bt_source_org_name), discover_org(dest, s.bt_dest_org_name)
         )
+        ensure_distinct_orgs(source_org, dest_org)  # before any report is written
         src_inv, dst_inv = await asyncio.gather(
             load_inventory(source, s.bt_source_org_name, ALL_LISTABLE),
             load_inventory(dest, s.bt_dest_org_name, ALL_LISTABLE),
@@ -105,28 +117,37 @@ class Verifier:
         await asyncio.gather(
             load_views(source, src_inv, view_owners(src_inv)), load_views(dest, dst_inv, view_owners(dst_inv))
         )
-        folder = pair_folder(s.migration_state_dir, source_org["id"], dest_org["id"])
+        # The same --state-dir meanings as migrate: the root, a pair folder or a run folder.
+        folder = resolve_state_dir(s.migration_state_dir, source_org, dest_org).folder
         ids = await self._id_map(source, dest, folder, source_org, dest_org, src_inv, dst_inv)
         dest_projects = {ids.ids[p] for p in projects if p in ids.ids}
         results: list[TypeParity] = []
+        expected: dict[str, str] = {}  # source id -> what it is, for objects the destination must hold
         for rt in self._types():
             sources = [o for o in _by_type(src_inv, rt) if _in_scope(rt, o, src_inv, set(projects))]
+            for obj in sources:
+                if not (rt.skip and rt.skip(obj)):
+                    expected[obj["id"]] = f"{rt.kind} {obj.get('name') or obj.get('slug') or obj['id']!r}"
             dests = [o for o in _by_type(dst_inv, rt) if _in_scope(rt, o, dst_inv, dest_projects)]
             if rt.kind == "project" and s.migration_projects:
                 dests = [o for o in dests if o["id"] in dest_projects]
             results.append(compare_type(rt, sources, dests, ids, dst_inv))
         acl = None
         if not s.migration_resources or "acls" in s.migration_resources:
-            acl = await self._acls(source, dest, ids)
+            if self.map_users:
+                expected |= {u: f"user {u}" for u in self._source_users}
+            acl = await self._acls(source, dest, ids, expected)
         source_ids = {oid for kind, objs in src_inv.objects.items() for oid in objs if kind != "role"}
         source_ids |= {r["id"] for r in src_inv.of("role") if r.get("org_id") is not None}
         source_ids.add(source_org["id"])
-        dest_objects = [(rt.name, obj) for rt in self._types() for obj in _by_type(dst_inv, rt)]
-        leaks = find_leaks(dest_objects, source_ids)
-        containers = await self._events(source, dest, src_inv, projects, ids)
+        leaks = LeakLog(source_ids)
+        for rt in self._types():
+            for obj in _by_type(dst_inv, rt):
+                leaks.scan_object(rt.name, obj)
+        containers = await self._events(source, dest, src_inv, projects, ids, leaks)
         ok = (
             all(r.ok for r in results)
-            and not leaks
+            and not leaks.count
             and (acl is None or acl.ok)
             and all(c.ok for c in containers)
         )
@@ -138,8 +159,8 @@ class Verifier:
             "duration_s": round(time.time() - started, 2),
             "objects": [r.to_dict() for r in results] + ([acl.to_dict()] if acl else []),
             "events": [c.to_dict() for c in containers],
-            "source_id_leaks": leaks[:100],
-            "source_id_leak_count": len(leaks),
+            "source_id_leaks": leaks.sample,
+            "source_id_leak_count": leaks.count,
             "not_compared": [
                 "transaction ids pinned in references (versions differ between orgs by design)",
                 "secret values (the API never returns them)",
@@ -153,7 +174,13 @@ class Verifier:
         return VerifyResult(report, json_path, text_path)
 
     async def _events(
-        self, source: ApiClient, dest: ApiClient, src_inv: Inventory, projects: dict[str, Any], ids: IdMap
+        self,
+        source: ApiClient,
+        dest: ApiClient,
+        src_inv: Inventory,
+        projects: dict[str, Any],
+        ids: IdMap,
+        leaks: LeakLog,
     ) -> list[ContainerParity]:
         s = self.settings
         chosen = set(s.migration_resources) or {"logs", "experiments", "datasets"}
@@ -181,6 +208,7 @@ class Verifier:
                     page=s.migration_event_page_size,
                     window=window,
                     sample=self.sample,
+                    leaks=leaks,
                 )
 
         return list(await asyncio.gather(*(one(p) for p in parities)))
@@ -201,7 +229,7 @@ class Verifier:
             store = StateStore(state_path)
             try:
                 for m in store.mappings():
-                    if m.dest_id and (m.kind not in dst_inv.objects or dst_inv.get(m.kind, m.dest_id)):
+                    if m.dest_id and (m.kind not in LISTED_KINDS or dst_inv.get(m.kind, m.dest_id)):
                         ids.ids[m.src_id] = m.dest_id
             finally:
                 store.close()
@@ -214,6 +242,7 @@ class Verifier:
                 source.list_all("/v1/user"), dest.list_all("/v1/user")
             )
             by_email = {u["email"].lower(): u["id"] for u in dst_users if u.get("email")}
+            self._source_users = {u["id"] for u in src_users}
             for user in src_users:
                 if user.get("email") and user["email"].lower() in by_email:
                     ids.ids[user["id"]] = by_email[user["email"].lower()]
@@ -228,7 +257,11 @@ class Verifier:
                     ids.ids[obj["id"]] = twin["id"]
         return ids
 
-    async def _acls(self, source: ApiClient, dest: ApiClient, ids: IdMap) -> TypeParity:
+    async def _acls(
+        self, source: ApiClient, dest: ApiClient, ids: IdMap, expected: dict[str, str]
+    ) -> TypeParity:
+        """ACL parity. An ACL naming an object the destination should hold but does not is
+        missing (with the reason); one naming something never migrated is not applicable."""
         s = self.settings
         src_acls, dst_acls = await asyncio.gather(
             source.list_all("/v1/acl/list_org", {"org_name": s.bt_source_org_name}),
@@ -239,20 +272,23 @@ class Verifier:
         claimed: set[str] = set()
         for acl in src_acls:
             translated = {
-                k: ids.ids.get(acl[k], None)
-                if k in ("object_id", "user_id", "group_id", "role_id") and acl.get(k)
-                else acl.get(k)
+                k: ids.ids.get(acl[k], None) if k in ACL_REFS and acl.get(k) else acl.get(k)
                 for k in ACL_FIELDS
             }
             label = {
                 "name": f"{acl.get('object_type')} {acl.get('permission') or 'role'}",
                 "source_id": acl["id"],
             }
-            if any(
-                acl.get(k) and translated[k] is None for k in ("object_id", "user_id", "group_id", "role_id")
-            ):
+            unmapped = [acl[k] for k in ACL_REFS if acl.get(k) and translated[k] is None]
+            gone = [expected[ref] for ref in unmapped if ref in expected]
+            if gone:
+                parity.source += 1
+                reason = "; ".join(f"{what} is missing in the destination" for what in gone)
+                parity.missing.append({**label, "reason": reason})
+                continue
+            if unmapped:
                 parity.not_migratable.append(
-                    {**label, "reason": "references an object, user or group that does not map"}
+                    {**label, "reason": "references an object, user or group that is not migrated"}
                 )
                 continue
             parity.source += 1
@@ -290,6 +326,7 @@ def summary_text(report: dict[str, Any]) -> str:
         for kind in ("missing", "extra", "differing"):
             for item in row[f"{kind}_sample"][:5]:
                 detail = f" fields: {', '.join(item['fields'])}" if item.get("fields") else ""
+                detail += f" ({item['reason']})" if item.get("reason") else ""
                 lines.append(f"  {kind}: {row['type']} {item.get('name')}{detail}")
     events = report.get("events") or []
     if events:
@@ -308,9 +345,10 @@ def summary_text(report: dict[str, Any]) -> str:
     if report["source_id_leak_count"]:
         lines += ["", f"source-org ids found in the destination: {report['source_id_leak_count']}"]
         for leak in report["source_id_leaks"][:10]:
-            lines.append(f"  {leak['type']} {leak['dest_id']} {leak['field']} = {leak['source_id']}")
+            row = f" row {leak['row_id']}" if "row_id" in leak else ""
+            lines.append(f"  {leak['type']} {leak['dest_id']}{row} {leak['field']} = {leak['source_id']}")
     lines += ["", "not compared: " + "; ".join(report["not_compared"])]
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 __all__ = ["Verifier", "VerifyResult"]
