@@ -1,8 +1,8 @@
-"""Running migrations against sandbox orgs, and comparing both sides over HTTP."""
+"""Running migrations against sandbox orgs, and listing their objects over HTTP (the
+fidelity judgement itself is the independent oracle's: tests/oracle)."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +10,7 @@ import httpx
 
 from braintrust_migrate.config import Settings, load_settings
 from braintrust_migrate.engine.context import Options
-from braintrust_migrate.engine.inventory import identity
-from braintrust_migrate.engine.refs import find_slots
-from braintrust_migrate.engine.resources import BY_NAME, RESOURCE_TYPES, ResourceType
+from braintrust_migrate.engine.resources import BY_NAME, RESOURCE_TYPES
 from braintrust_migrate.engine.runner import Runner, RunResult
 from braintrust_migrate.engine.secrets_file import Secrets
 from braintrust_migrate.engine.state import StateStore, pair_folder
@@ -100,50 +98,6 @@ def snapshot(url: str, org: SandboxOrg) -> dict[str, list[dict[str, Any]]]:
     data["views"] = views
     data["acls"] = list_all(url, org, "/v1/acl/list_org")
     return data
-
-
-def translated(
-    rt: ResourceType, obj: dict[str, Any], id_map: dict[str, str]
-) -> tuple[dict[str, Any], list[str]]:
-    """The source object's writable body with ids mapped; unmappable references removed."""
-    body = copy.deepcopy(rt.body(obj))
-    missing = []
-    for slot in find_slots(rt.kind, body):
-        if slot.value in id_map:
-            slot.parent[slot.key] = id_map[slot.value]
-        else:
-            missing.append(slot.path)
-    return body, missing
-
-
-def all_ids(data: dict[str, list[dict[str, Any]]]) -> set[str]:
-    return {obj["id"] for objects in data.values() for obj in objects}
-
-
-def find_leaks(dest: dict[str, list[dict[str, Any]]], source_ids: set[str]) -> list[str]:
-    """Every place in the destination holding a source-org object id, as 'type id: value'."""
-    leaks = []
-
-    def walk(value: Any, where: str) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(item, f"{where}.{key}")
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                walk(item, f"{where}[{index}]")
-        elif isinstance(value, str) and any(sid in value for sid in source_ids if len(sid) >= 8):
-            leaks.append(f"{where}: {value[:80]}")
-
-    for name, objects in dest.items():
-        for obj in objects:
-            walk(obj, f"{name}:{obj['id']}")
-    return leaks
-
-
-def dest_by_identity(
-    rt: ResourceType, objects: list[dict[str, Any]]
-) -> dict[tuple[Any, ...], dict[str, Any]]:
-    return {identity(rt, obj): obj for obj in objects}
 
 
 __all__ = ["BY_NAME"]
