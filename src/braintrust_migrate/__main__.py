@@ -1,3 +1,3 @@
-from braintrust_migrate.cli import main
+from braintrust_migrate.entry import main
 
 main()

@@ -19,11 +19,13 @@ from braintrust_migrate.client import ApiError, client_for
 from braintrust_migrate.config import ConfigError, Settings
 from braintrust_migrate.engine.context import Options
 from braintrust_migrate.engine.progress import ProgressView
-from braintrust_migrate.engine.runner import Runner
+from braintrust_migrate.engine.runner import RunInterrupted, Runner
 from braintrust_migrate.engine.secrets_file import load_secrets
+from braintrust_migrate.entry import INTERRUPTED
 from braintrust_migrate.logs import configure_logging
 from braintrust_migrate.redact import scrub
 from braintrust_migrate.sandbox.cli import app as sandbox_app
+from braintrust_migrate.textsafe import markup_safe, printable
 from braintrust_migrate.validate import ValidationResult, run_validation
 from braintrust_migrate.verify.runner import Verifier
 
@@ -64,7 +66,13 @@ def _print_validation(result: ValidationResult) -> None:
         table.add_column(column, overflow="fold")
     for check in result.checks:
         style = STATUS_STYLE[check.status]
-        table.add_row(check.side, check.name, f"[{style}]{check.status}[/]", check.detail, check.fix)
+        table.add_row(
+            markup_safe(check.side),
+            markup_safe(check.name),
+            f"[{style}]{check.status}[/]",
+            markup_safe(check.detail),
+            markup_safe(check.fix),
+        )
     stdout.print(table)
     failed = sum(check.status == "fail" for check in result.checks)
     if failed:
@@ -132,7 +140,9 @@ def migrate(
     fresh: Annotated[
         bool,
         typer.Option(
-            "--fresh", help="Start a new run instead of resuming an interrupted one (the id map is kept)."
+            "--fresh",
+            help="Start a new run instead of resuming an interrupted one (the id map is kept);"
+            " an unusable state file is renamed aside (never deleted) and a new state started.",
         ),
     ] = False,
     map_users: Annotated[
@@ -170,9 +180,13 @@ def migrate(
     )
     try:
         result = asyncio.run(Runner(settings, options, secrets, ProgressView()).run())
+    except RunInterrupted as stopped:
+        if stopped.result is not None:
+            stdout.print(f"report: {stopped.result.report_path}\nsummary: {stopped.result.summary_path}")
+        _fail(INTERRUPTED, 130, prefix="")
     except ApiError as error:
         log.error("migration stopped", error=error.message)
-        sys.stderr.write(f"error: {error.message}\n")
+        sys.stderr.write(f"error: {printable(error.message)}\n")
         raise typer.Exit(1) from None
     sys.stdout.write(result.summary_path.read_text(encoding="utf-8"))
     stdout.print(f"report: {result.report_path}\nsummary: {result.summary_path}")
@@ -189,7 +203,7 @@ def _run_verify(
     try:
         result = asyncio.run(Verifier(settings, map_users=map_users, folder=folder, sample=sample).run())
     except ApiError as error:
-        sys.stderr.write(f"error: {error.message}\n")
+        sys.stderr.write(f"error: {printable(error.message)}\n")
         raise typer.Exit(1) from None
     sys.stdout.write(result.summary_path.read_text(encoding="utf-8"))
     stdout.print(f"verify report: {result.report_path}\nverify summary: {result.summary_path}")
@@ -255,8 +269,8 @@ def demo(
     raise typer.Exit(run_demo(options, stdout))
 
 
-def _fail(message: str, code: int) -> None:
-    sys.stderr.write(f"error: {scrub(message)}\n")
+def _fail(message: str, code: int, prefix: str = "error: ") -> None:
+    sys.stderr.write(f"{prefix}{printable(scrub(message))}\n")
     raise SystemExit(code)
 
 
@@ -265,6 +279,7 @@ def main(argv: list[str] | None = None) -> Any:
     try:
         return app(args=argv, standalone_mode=True)
     except ConfigError as error:
-        _fail(str(error), 2)
+        fix = getattr(error, "fix", None)
+        _fail(f"{error}; {fix}" if fix else str(error), 2)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        _fail(INTERRUPTED, 130, prefix="")

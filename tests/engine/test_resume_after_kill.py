@@ -18,6 +18,7 @@ import pytest
 from braintrust_migrate.engine.inventory import identity
 from braintrust_migrate.engine.resources import BY_NAME
 from tests.engine.harness import list_all, migrate, seed, snapshot
+from tests.oracle import compare_orgs
 
 BUILTIN_GROUPS = {"Owners", "Engineers", "Viewers"}
 SCRIPT = str(Path(sys.executable).with_name("braintrust-migrate"))
@@ -120,6 +121,7 @@ async def test_kill_at_random_moments_then_resume(sandbox_server, sandbox_orgs, 
     _, err = final.communicate(timeout=120)
     assert final.returncode == 0, err.decode()[-2000:]
 
+    compare_orgs(url, src.api_key, dst.api_key).assert_equal()  # the independent oracle
     got, expected = snapshot(url, dst), snapshot(url, reference_dest)
     assert duplicates(got) == []
     got_c = canonical(got, list_all(url, dst, "/v1/user"))

@@ -12,6 +12,7 @@ from braintrust_migrate.sandbox.faults import FaultSettings
 from tests.engine.harness import migrate
 from tests.events.helpers import client, insert
 from tests.events.test_stream_fidelity import assert_same_rows, build_source
+from tests.oracle import compare_orgs
 
 FAULTS = FaultSettings(
     error_rate=0.08,
@@ -66,3 +67,4 @@ async def test_exact_result_under_faults(sandbox_server, sandbox_orgs, tmp_path)
         assert orjson.loads(httpx.get(location).raise_for_status().content) == big["input"]
     assert_same_rows(url, src, dst, "dataset", ids["dataset"], dataset["id"])
     assert_same_rows(url, src, dst, "experiment", ids["experiment"], experiment["id"])
+    compare_orgs(url, src.api_key, dst.api_key).assert_equal()  # the independent oracle, whole org

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from braintrust_migrate.client import ApiError
-from braintrust_migrate.engine.checksum import checksum, differing_paths, project
+from braintrust_migrate.engine.checksum import checksum, differing_paths, normalize, project
 from braintrust_migrate.engine.context import RunContext
 from braintrust_migrate.engine.graph import Node, target_keys
 from braintrust_migrate.engine.inventory import identity, load_views
-from braintrust_migrate.engine.refs import UUID_RE, drop_slots, find_slots
+from braintrust_migrate.engine.refs import UUID_RE, Slot, drop_slots, find_slots
 from braintrust_migrate.engine.report import Action, Outcome, Unresolved
 from braintrust_migrate.engine.state import Mapping
 
@@ -24,6 +26,9 @@ log = structlog.get_logger(__name__)
 # Create bodies that accept org_name, for keys that see several orgs.
 ORG_NAME_BODY_KINDS = frozenset({"project", "role", "group", "ai_secret", "environment"})
 VERSIONED_KINDS = frozenset({"prompt", "function"})
+# Most reference targets one object may lack and still be recognised as unfinished (3^n variants).
+MAX_UNFINISHED_TARGETS = 6
+UNFINISHED_NOTE = "completed: an earlier run created it without some references"
 
 
 @dataclass
@@ -62,13 +67,17 @@ async def translate(ctx: RunContext, node: Node, *, final: bool) -> Translation:
             version_field = slot.ref.version_field
             if version_field and slot.version is not None and isinstance(slot.parent, dict):
                 translated = _dest_version(ctx, kind, src_id, str(slot.version))
+                where = f"{slot.path.rsplit('.', 1)[0]}.{version_field}"
                 if translated:
                     slot.parent[version_field] = translated
+                elif soft and not final and any(key in ctx.nodes for key in keys):
+                    # Its target is still to be settled in this run (whose version may be known
+                    # then, e.g. once an earlier run's lost record is rebuilt): decide later.
+                    del slot.parent[version_field]
+                    result.pending.append(where)
                 else:
                     del slot.parent[version_field]
-                    result.notes.append(
-                        f"version_not_translatable: {slot.path.rsplit('.', 1)[0]}.{version_field}"
-                    )
+                    result.notes.append(f"version_not_translatable: {where}")
             continue
         to_drop.append(slot)
         if soft and not final and any(key in ctx.nodes for key in keys):
@@ -188,8 +197,102 @@ def _remember(ctx: RunContext, node: Node, written: dict[str, Any], src_sum: str
     ctx.dst_inv.add(rt, written)
     ctx.known[node.key] = written["id"]
     ctx.state.record_mapping(rt.kind, node.src["id"], written["id"], src_sum, checksum(rt.body(written)))
-    if rt.kind in VERSIONED_KINDS and node.src.get("_xact_id") and written.get("_xact_id"):
-        ctx.state.record_xact(rt.kind, node.src["id"], str(node.src["_xact_id"]), str(written["_xact_id"]))
+    _remember_version(ctx, node, written)
+
+
+def _remember_version(ctx: RunContext, node: Node, dest: dict[str, Any]) -> None:
+    if node.rt.kind in VERSIONED_KINDS and node.src.get("_xact_id") and dest.get("_xact_id"):
+        ctx.state.record_xact(node.rt.kind, node.src["id"], str(node.src["_xact_id"]), str(dest["_xact_id"]))
+
+
+def _drop_variants(kind: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """`body` with some droppable references removed, the way a creation that could not
+    resolve them (deferred or missing targets) writes it: per target, either every slot
+    pointing at it is dropped (`drop_slots`: the key, list item, map entry or holder), or
+    only its version pin is (`version_not_translatable`). The unchanged body is not yielded."""
+    by_target: dict[tuple[str | None, str], list[int]] = {}
+    all_slots = find_slots(kind, body)
+    for index, slot in enumerate(all_slots):
+        if slot.ref.on_missing == "drop":
+            by_target.setdefault((slot.target, str(slot.value)), []).append(index)
+    groups = list(by_target.values())
+    if not groups or len(groups) > MAX_UNFINISHED_TARGETS:
+        return
+    ways = [
+        ("keep", "drop", "unpin")
+        if any(all_slots[i].version is not None for i in group)
+        else ("keep", "drop")
+        for group in groups
+    ]
+    for choice in itertools.product(*ways):
+        if all(c == "keep" for c in choice):
+            continue
+        variant = copy.deepcopy(body)
+        slots = find_slots(kind, variant)  # same walk, same order: indices match
+        dropped: list[Slot] = []
+        for how, members in zip(choice, groups, strict=True):
+            for index in members:
+                slot = slots[index]
+                if how == "drop":
+                    dropped.append(slot)
+                elif how == "unpin" and slot.version is not None:
+                    slot.parent.pop(slot.ref.version_field, None)
+        drop_slots(dropped)
+        yield variant
+
+
+def lacks_only_references(kind: str, body: dict[str, Any], dest_body: dict[str, Any]) -> bool:
+    """Whether the destination's writable `dest_body` equals the translated `body` except
+    for references (or their version pins) it lacks, removed as `_drop_variants` describes.
+
+    Such an object, found by identity but absent from our id map, is one an earlier run
+    created with references it could not resolve yet (a cycle or cross-project link
+    deferred, a target not migrated yet) and was stopped before patching them in; its
+    state may live in another --state-dir or have been discarded by --fresh. Completing
+    it is safe: every field is compared whole, so the write only adds links the source
+    has and removes or changes nothing the destination holds, a deliberate edit included.
+    Any other difference (an edited or extra field, a changed link or pin, an extra list
+    item) is not of this form and stays a conflict.
+    """
+    expected = normalize(dest_body)
+    if normalize(body) == expected:
+        return False  # nothing lacking: plain adoption
+    body = _with_stale_pins(kind, body, dest_body)
+    if normalize(body) == expected:
+        return True
+    return any(normalize(variant) == expected for variant in _drop_variants(kind, body))
+
+
+def _at(value: Any, path: str) -> Any:
+    """The value at a slot path such as `prompt_data.tool_functions[2]` (None when absent)."""
+    for part in path.replace("[", ".[").split("."):
+        if not part:
+            continue
+        if part.startswith("["):
+            index = int(part[1:-1])
+            value = value[index] if isinstance(value, list) and index < len(value) else None
+        else:
+            value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _with_stale_pins(kind: str, body: dict[str, Any], dest_body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with each version pin replaced by the destination's where the destination pins an
+    older version of the same (translated) target: what an earlier run wrote before that target
+    was patched again. A pin to another target, or to a newer version, is left to differ."""
+    body = copy.deepcopy(body)
+    for slot in find_slots(kind, body):
+        field_name = slot.ref.version_field
+        if not field_name or slot.version is None:
+            continue
+        parent_path = slot.path.rsplit(".", 1)[0] if "." in slot.path else ""
+        theirs = _at(dest_body, parent_path) if parent_path else dest_body
+        if not isinstance(theirs, dict) or theirs.get(slot.key) != slot.value:
+            continue
+        mine, old = str(slot.version), str(theirs.get(field_name))
+        if old.isdigit() and mine.isdigit() and int(old) < int(mine):
+            slot.parent[field_name] = theirs[field_name]
+    return body
 
 
 def decide(
@@ -202,12 +305,15 @@ def decide(
     *,
     has_secret: bool = False,
     reason: str | None = None,
+    unfinished: bool = False,
 ) -> tuple[Action, str | None, list[str]]:
     """unchanged / updated / conflict for an object that exists in the destination.
 
     Ours (in the id map): compare checksums with what we last wrote and read back, so
     source changes update and destination edits are conflicts. Not ours: the same
-    content is adopted as unchanged, other content is a conflict unless --overwrite.
+    content is adopted as unchanged; content that only lacks references the source has
+    (`unfinished`, see `lacks_only_references`) is completed; other content is a conflict
+    unless --overwrite.
     """
     expected = project(dest, body)
     dest_sum = checksum(dest_body)
@@ -215,10 +321,14 @@ def decide(
         source_changed = mapping.src_checksum != src_sum
         # No checksum: we created it but died before reading it back; it is ours.
         dest_changed = mapping.dest_checksum is not None and mapping.dest_checksum != dest_sum
+        if dest_changed and not has_secret and not differing_paths(body, expected):
+            # It already holds exactly what we would write: our own write, killed before we
+            # recorded it (a later pin must map to this version, not the one before it).
+            return "unchanged", reason, []
     else:
         # A secret value cannot be read back, so a supplied one always counts as a change.
         source_changed = bool(differing_paths(body, expected)) or has_secret
-        dest_changed = source_changed
+        dest_changed = source_changed and not unfinished
     if not source_changed and not dest_changed:
         return "unchanged", reason, []
     if dest_changed and not ctx.options.overwrite:
@@ -274,15 +384,30 @@ async def _migrate(ctx: RunContext, node: Node, outcome: Outcome, final: bool) -
     if dest is None:
         action: Action = "created"
     else:
+        # Not in our id map: perhaps a creation an earlier run could not finish.
+        unfinished = mapping is None and lacks_only_references(rt.kind, tr.body, rt.body(dest))
         action, outcome.reason, outcome.differing_fields = decide(
-            ctx, mapping, src_sum, tr.body, dest, rt.body(dest), has_secret=bool(extras), reason=reason
+            ctx,
+            mapping,
+            src_sum,
+            tr.body,
+            dest,
+            rt.body(dest),
+            has_secret=bool(extras),
+            reason=reason,
+            unfinished=unfinished,
         )
+        if unfinished and action == "updated":
+            outcome.notes.append(UNFINISHED_NOTE)
     outcome.action = action
     if action in ("unchanged", "conflict"):
         outcome.dest_id = dest["id"] if dest else None
         ctx.known[node.key] = outcome.dest_id or ""
         if action == "unchanged" and dest is not None and not ctx.options.dry_run:
             ctx.state.record_mapping(rt.kind, node.src["id"], dest["id"], src_sum, checksum(rt.body(dest)))
+            # Same content: the destination's current version is the source's current one, so pins
+            # to it translate even when the run that wrote it kept its state elsewhere.
+            _remember_version(ctx, node, dest)
         return
     if ctx.options.dry_run:
         outcome.dest_id = dest["id"] if dest else f"dry-run:{rt.kind}:{node.src['id']}"

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import orjson
 
+from braintrust_migrate.textsafe import printable
+
 Action = Literal["created", "updated", "unchanged", "conflict", "skipped", "failed"]
 ACTIONS: tuple[Action, ...] = ("created", "updated", "unchanged", "conflict", "skipped", "failed")
 
@@ -91,9 +93,18 @@ def follow_ups(outcomes: list[Outcome], unmapped_users: list[str]) -> list[dict[
     return items
 
 
+FILE_MODE, DIR_MODE = 0o600, 0o700
+
+
 def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` at once, as a 0600 file whatever the umask (reports name every object)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
 
 
@@ -104,7 +115,8 @@ def build_report(
     streams: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     streams = streams or {"totals": {}, "containers": []}
-    failed_streams = [c for c in streams["containers"] if c["status"] != "done"]
+    # An interrupted stream is not a failure: the next invocation continues it.
+    failed_streams = [c for c in streams["containers"] if c["status"] == "failed"]
     return {
         **meta,
         "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -121,6 +133,12 @@ def summary_text(report: dict[str, Any], examples: int = 3) -> str:
     lines = [
         f"braintrust-migrate {'dry run' if report.get('dry_run') else 'migration'} {report.get('run_id', '')}",
         f"source: {report.get('source_org')}  ->  destination: {report.get('dest_org')}",
+    ]
+    if report.get("interrupted"):
+        lines.append("interrupted: re-run the same command to resume")
+    if report.get("resumed"):
+        lines.append(f"resumed: counts cover all {report.get('invocations')} invocations of this run")
+    lines += [
         "",
         f"{'type':<22}" + "".join(f"{a:>11}" for a in ACTIONS),
     ]
@@ -150,7 +168,9 @@ def summary_text(report: dict[str, Any], examples: int = 3) -> str:
                 f"{row['rows_failed']:>11}{row['bytes'] / 1048576:>9.1f}"
             )
         for container in events["containers"]:
-            if container["status"] != "done":
+            if container["status"] == "interrupted":
+                lines.append(f"  interrupted: {container['type']} {container['name']} (resumes on re-run)")
+            elif container["status"] != "done":
                 lines.append(
                     f"  failed: {container['type']} {container['name']}: {container.get('error') or ''}"
                 )
@@ -164,11 +184,20 @@ def summary_text(report: dict[str, Any], examples: int = 3) -> str:
             where = f"{item['project']}/" if item.get("project") else ""
             lines.append(f"  - [{item['reason']}] {item['type']} {where}{item['name']}: {item['todo']}")
     lines += ["", f"failed: {report['failed']}"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
+
+
+def make_dirs(folder: Path) -> None:
+    """`folder` and its missing parents, as 0700 whatever the umask."""
+    if folder.is_dir():
+        return
+    make_dirs(folder.parent)
+    folder.mkdir(mode=DIR_MODE, exist_ok=True)
+    os.chmod(folder, DIR_MODE)
 
 
 def write_report(folder: Path, report: dict[str, Any]) -> tuple[Path, Path]:
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dirs(folder)
     json_path, text_path = folder / "migration_report.json", folder / "migration_summary.txt"
     write_atomic(json_path, orjson.dumps(report, option=orjson.OPT_INDENT_2))
     write_atomic(text_path, summary_text(report).encode())

@@ -4,6 +4,8 @@ phase (org objects, projects concurrently, deferred references, settings, ACLs),
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Iterable
@@ -19,7 +21,7 @@ from braintrust_migrate.engine.apply import migrate_node
 from braintrust_migrate.engine.context import Options, RunContext
 from braintrust_migrate.engine.events.reader import Window
 from braintrust_migrate.engine.events.stage import EventStage, stream_report
-from braintrust_migrate.engine.events.stream import StreamOutcome
+from braintrust_migrate.engine.events.stream import StreamOutcome, StreamSpec
 from braintrust_migrate.engine.extras import migrate_acls, migrate_settings
 from braintrust_migrate.engine.graph import Key, Node, link
 from braintrust_migrate.engine.inventory import ALL_LISTABLE, Inventory, load_inventory, load_views
@@ -27,9 +29,16 @@ from braintrust_migrate.engine.progress import ProgressView
 from braintrust_migrate.engine.report import Outcome, build_report, write_report
 from braintrust_migrate.engine.resources import BY_NAME, RESOURCE_TYPES, VIEW_OBJECT_TYPES
 from braintrust_migrate.engine.secrets_file import Secrets
-from braintrust_migrate.engine.state import StateStore, pair_folder
+from braintrust_migrate.engine.state import STATE_FILE, StateStore
+from braintrust_migrate.engine.statedir import (
+    StateLock,
+    check_state_file,
+    make_private_dirs,
+    resolve_state_dir,
+)
+from braintrust_migrate.engine.tally import StreamTally
 from braintrust_migrate.engine.users import build_user_map
-from braintrust_migrate.orgs import choose_org
+from braintrust_migrate.orgs import choose_org, ensure_distinct_orgs
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -54,6 +63,14 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.report["failed"] == 0
+
+
+class RunInterrupted(Exception):
+    """Ctrl-C or SIGTERM: the run stopped cleanly; `result` is its report so far (None before any)."""
+
+    def __init__(self, result: RunResult | None) -> None:
+        super().__init__("interrupted")
+        self.result = result
 
 
 async def discover_org(client: ApiClient, org_name: str | None) -> dict[str, Any]:
@@ -154,6 +171,8 @@ class Runner:
         self._checkpoint: Any = None
         self.streams: list[StreamOutcome] = []
         self._earlier: dict[tuple[str, str], dict[str, Any]] = {}
+        self.tally = StreamTally(None, "")
+        self.interrupted = False
 
     def selection(self) -> set[str]:
         chosen = set(self.settings.migration_resources) or {rt.name for rt in RESOURCE_TYPES} | {
@@ -163,28 +182,88 @@ class Runner:
         return chosen | {"projects"}
 
     async def run(self) -> RunResult:
-        source, dest = client_for(self.settings, "source"), client_for(self.settings, "dest")
-        async with source, dest:
-            return await self._run(source, dest)
+        """The run; on SIGINT/SIGTERM its tasks are cancelled (streams save their checkpoints) and
+        RunInterrupted carries the report so far."""
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        assert task is not None
+
+        def on_signal() -> None:
+            if self.interrupted:  # a second signal: stop now (every state change is already committed)
+                os._exit(130)
+            self.interrupted = True
+            task.cancel()
+
+        installed: dict[int, Any] = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous = signal.getsignal(sig)
+                loop.add_signal_handler(sig, on_signal)
+                installed[sig] = previous
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                pass
+        try:
+            source, dest = client_for(self.settings, "source"), client_for(self.settings, "dest")
+            async with source, dest:
+                return await self._run(source, dest)
+        except asyncio.CancelledError:
+            if not self.interrupted:
+                raise
+            raise RunInterrupted(None) from None
+        finally:
+            for sig, previous in installed.items():
+                loop.remove_signal_handler(sig)
+                # asyncio leaves SIGINT to KeyboardInterrupt: give it back to the entry point's handler.
+                if previous is not None:
+                    signal.signal(sig, previous)
 
     async def _run(self, source: ApiClient, dest: ApiClient) -> RunResult:
         s = self.settings
         source_org, dest_org = await asyncio.gather(
             discover_org(source, s.bt_source_org_name), discover_org(dest, s.bt_dest_org_name)
         )
-        folder = pair_folder(s.migration_state_dir, source_org["id"], dest_org["id"])
-        state = StateStore(folder / "state.db")
+        ensure_distinct_orgs(source_org, dest_org)
+        # The state is checked and locked before anything is written to either org.
+        location = resolve_state_dir(s.migration_state_dir, source_org, dest_org)
+        folder = location.folder
+        make_private_dirs(folder)
+        lock = StateLock(folder)
+        lock.acquire()
         try:
-            return await self._run_with_state(source, dest, source_org, dest_org, state, folder)
+            aside = check_state_file(folder / STATE_FILE, fresh=self.options.fresh)
+            if aside:
+                log.warning("unusable state moved aside; starting a new state", moved_to=str(aside))
+            state = StateStore(folder / STATE_FILE)
+            try:
+                for key, value in (("source_org_id", source_org["id"]), ("dest_org_id", dest_org["id"])):
+                    if state.get_meta(key) is None:
+                        state.set_meta(key, value)
+                return await self._run_with_state(
+                    source, dest, source_org, dest_org, state, folder, location.run_id
+                )
+            finally:
+                state.close()
         finally:
-            state.close()
+            lock.release()
 
-    def _run_id(self, state: StateStore) -> str:
-        last = state.last_run()
-        if last and last[1] == "running" and not self.options.fresh and not self.options.dry_run:
-            log.info("resuming the interrupted run", run_id=last[0])
-            return last[0]
-        return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + ("-dry-run" if self.options.dry_run else "")
+    def _run_id(self, state: StateStore, named: str | None = None) -> str:
+        """Resume the interrupted run (the one --state-dir named, else the last); or start one."""
+        if not self.options.fresh and not self.options.dry_run:
+            if named and state.run_status(named) == "running":
+                log.info("resuming the interrupted run", run_id=named)
+                return named
+            last = state.last_run()
+            if named and named != (last or ("",))[0]:
+                log.info("the run named by --state-dir is finished; starting a new run", run_id=named)
+            if last and last[1] == "running":
+                log.info("resuming the interrupted run", run_id=last[0])
+                return last[0]
+        base = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + ("-dry-run" if self.options.dry_run else "")
+        # Two runs within one second must not share an id (and so counts and reports).
+        run_id, n = base, 1
+        while state.run_status(run_id) is not None or (state.path.parent / "runs" / run_id).exists():
+            n += 1
+            run_id = f"{base}-{n}"
+        return run_id
 
     async def _run_with_state(
         self,
@@ -194,12 +273,16 @@ class Runner:
         dest_org: dict,
         state: StateStore,
         folder: Path,
+        named_run: str | None = None,
     ) -> RunResult:
         s, selected = self.settings, self.selection()
-        run_id = self._run_id(state)
+        run_id = self._run_id(state, named_run)
         started = time.time()
+        invocations = 1
         if not self.options.dry_run:
             state.start_run(run_id, {"resources": sorted(selected), "projects": s.migration_projects})
+            invocations = state.start_invocation(run_id)
+        self.tally = StreamTally(None if self.options.dry_run else state, run_id)
         source_types = [rt for rt in ALL_LISTABLE if rt.name in selected or rt.name in ("projects", "roles")]
         if "org_env_vars" in selected:
             source_types.append(BY_NAME["env_vars"])
@@ -257,6 +340,8 @@ class Runner:
             "source_org_id": source_org["id"],
             "dest_org_id": dest_org["id"],
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "resumed": invocations > 1,
+            "invocations": invocations,
             "selection": {
                 "resources": sorted(selected),
                 "projects": sorted(p["name"] for p in projects.values()),
@@ -264,10 +349,11 @@ class Runner:
         }
         run_folder = folder / "runs" / run_id
 
-        def report(final: bool) -> tuple[dict[str, Any], Path, Path]:
+        def report(final: bool, interrupted: bool = False) -> tuple[dict[str, Any], Path, Path]:
             meta = {
                 **base,
                 "complete": final,
+                "interrupted": interrupted,
                 "duration_s": round(time.time() - started, 2),
                 "http": {"source": source.stats.to_dict(), "dest": dest.stats.to_dict()},
             }
@@ -275,7 +361,7 @@ class Runner:
                 meta,
                 self._merged_outcomes(ctx),
                 users.unmapped_emails() if users.enabled else [],
-                stream_report(self.streams),
+                stream_report(self.tally.merged(self.streams, interrupted=interrupted)),
             )
             return (data, *write_report(run_folder, data))
 
@@ -287,11 +373,21 @@ class Runner:
         self.progress.start(Counter(node.rt.name for node in ctx.nodes.values()))
         try:
             await self._phases(ctx, selected)
+        except asyncio.CancelledError:
+            if not self.interrupted:
+                raise
+            self.progress.stop()
+            data, json_path, text_path = report(final=False, interrupted=True)
+            if not self.options.dry_run:
+                state.finish_invocation(run_id, "interrupted")  # the run stays 'running': a re-run resumes it
+            raise RunInterrupted(RunResult(data, json_path, text_path)) from None
         finally:
             self.progress.stop()
         data, json_path, text_path = report(final=True)
         if not self.options.dry_run:
-            state.finish_run(run_id, "completed" if data["failed"] == 0 else "failed")
+            status = "completed" if data["failed"] == 0 else "failed"
+            state.finish_run(run_id, status)
+            state.finish_invocation(run_id, status)
         return RunResult(data, json_path, text_path)
 
     def _merged_outcomes(self, ctx: RunContext) -> list[Outcome]:
@@ -364,7 +460,12 @@ class Runner:
     async def _events(self, ctx: RunContext, selected: set[str]) -> None:
         """Dataset rows, then what pins their versions, then experiment rows and logs."""
         totals = self.progress.add_rows_total if self.progress.enabled else None
-        stage = EventStage(ctx, self.settings, selected, self.progress.advance_rows, totals)
+
+        def on_rows(spec: StreamSpec, rows: int, nbytes: int) -> None:
+            self.tally.on_rows(spec, rows, nbytes)
+            self.progress.advance_rows(spec, rows, nbytes)
+
+        stage = EventStage(ctx, self.settings, selected, on_rows, totals)
         self.streams = await stage.run_streams(stage.specs("dataset"))
         stage.record_pins()
         repin = [

@@ -6,6 +6,8 @@ at once in WAL mode, so a `kill -9` at any instant leaves a consistent file.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sqlite3
 import time
@@ -15,6 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+STATE_FILE = "state.db"
+TOOL_MARKER = "braintrust-migrate"
+# Bumped when a change would mislead an older version reading the file.
+SCHEMA_VERSION = 1
+FILE_MODE = 0o600
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,6 +57,22 @@ CREATE TABLE IF NOT EXISTS outcomes (
     record TEXT NOT NULL,
     PRIMARY KEY (run_id, kind, src_id)
 );
+CREATE TABLE IF NOT EXISTS invocations (
+    run_id TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    status TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_streams (
+    run_id TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    rows_read INTEGER NOT NULL,
+    rows_written INTEGER NOT NULL,
+    rows_failed INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (run_id, stream)
+);
 """
 
 
@@ -68,14 +92,29 @@ def pair_folder(state_dir: Path, source_org: str, dest_org: str) -> Path:
     return state_dir / f"{safe(source_org)}__to__{safe(dest_org)}"
 
 
+def _private(path: Path) -> None:
+    """0600 whatever the umask: the state names every object of both orgs."""
+    if not path.exists():
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
+    os.chmod(path, FILE_MODE)
+
+
 class StateStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        _private(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        # SQLite gives -wal/-shm the main file's mode; make sure of it for files made before.
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(path.with_name(path.name + suffix), FILE_MODE)
+        if self.get_meta("tool") is None:
+            self.set_meta("tool", TOOL_MARKER)
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     def close(self) -> None:
         self._db.close()
@@ -143,6 +182,54 @@ class StateStore:
     def finish_run(self, run_id: str, status: str) -> None:
         self._db.execute(
             "UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?", (status, time.time(), run_id)
+        )
+
+    def start_invocation(self, run_id: str) -> int:
+        """Record one more invocation of `run_id`; how many it has had, this one included."""
+        self._db.execute(
+            "INSERT INTO invocations (run_id, started_at, status) VALUES (?, ?, 'running')",
+            (run_id, time.time()),
+        )
+        return int(
+            self._db.execute("SELECT COUNT(*) FROM invocations WHERE run_id = ?", (run_id,)).fetchone()[0]
+        )
+
+    def finish_invocation(self, run_id: str, status: str) -> None:
+        self._db.execute(
+            "UPDATE invocations SET status = ?, finished_at = ? WHERE rowid ="
+            " (SELECT MAX(rowid) FROM invocations WHERE run_id = ?)",
+            (status, time.time(), run_id),
+        )
+
+    def run_status(self, run_id: str) -> str | None:
+        row = self._db.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return row[0] if row else None
+
+    # event rows per run, over all its invocations
+    def run_streams(self, run_id: str) -> dict[str, dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT stream, spec, rows_read, rows_written, rows_failed, bytes FROM run_streams"
+            " WHERE run_id = ? ORDER BY rowid",
+            (run_id,),
+        )
+        names = ("rows_read", "rows_written", "rows_failed", "bytes")
+        return {r[0]: {"spec": orjson.loads(r[1]), **dict(zip(names, r[2:], strict=True))} for r in rows}
+
+    def save_run_stream(self, run_id: str, stream: str, spec: dict[str, Any], counts: dict[str, int]) -> None:
+        self._db.execute(
+            "INSERT INTO run_streams (run_id, stream, spec, rows_read, rows_written, rows_failed, bytes)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, stream) DO UPDATE SET spec = excluded.spec,"
+            " rows_read = excluded.rows_read, rows_written = excluded.rows_written,"
+            " rows_failed = excluded.rows_failed, bytes = excluded.bytes",
+            (
+                run_id,
+                stream,
+                orjson.dumps(spec).decode(),
+                counts["rows_read"],
+                counts["rows_written"],
+                counts["rows_failed"],
+                counts["bytes"],
+            ),
         )
 
     def record_outcome(self, run_id: str, kind: str, src_id: str, record: dict[str, Any]) -> None:

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
 import structlog
 
+from braintrust_migrate import btql
 from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
 from braintrust_migrate.config import parse_time
 
@@ -26,6 +26,7 @@ class Page:
     rows: list[dict[str, Any]]
     nbytes: int
     last_key: str | None  # resume point after this page (keyset or cursor)
+    seen: list[str] = field(default_factory=list)  # /fetch: ids first seen here, kept once acknowledged
 
 
 @dataclass
@@ -36,10 +37,10 @@ class Window:
     def btql(self) -> str:
         parts = []
         if self.after:
-            parts.append(f"created >= '{_iso(self.after)}'")
+            parts.append(btql.cmp("created", ">=", self.after))
         if self.before:
-            parts.append(f"created < '{_iso(self.before)}'")
-        return " and ".join(parts)
+            parts.append(btql.cmp("created", "<", self.before))
+        return btql.all_of(parts)
 
     def admits(self, row: dict[str, Any]) -> bool:
         created = row.get("created")
@@ -49,16 +50,22 @@ class Window:
         return (self.after is None or when >= self.after) and (self.before is None or when < self.before)
 
 
-def _iso(when: datetime) -> str:
-    return when.isoformat().replace("+00:00", "Z")
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 class NoBtql(Exception):
     """The data plane has no /btql: read with /fetch instead."""
+
+
+class PagingStuck(ApiError):
+    """The source returned a page that does not move past the last one: reading on would loop forever."""
+
+
+def _stuck(client: ApiClient, path: str, kind: str, src_id: str, what: str) -> PagingStuck:
+    return PagingStuck(
+        side=client.side,
+        method="POST",
+        path=path,
+        status=None,
+        message=f"the source API's paging of {kind} {src_id} did not advance ({what}): this stream stopped",
+    )
 
 
 @dataclass
@@ -73,21 +80,15 @@ class BtqlReader:
     _streak: int = 0
 
     def query(self, limit: int) -> str:
-        conditions = [f"_pagination_key > {_quote(self.after_key)}"] if self.after_key else []
-        if self.window.btql():
-            conditions.append(self.window.btql())
-        lines = ["select: *", f"from: {self.kind}({_quote(self.src_id)}) spans"]
-        if conditions:
-            lines.append("filter: " + " and ".join(conditions))
-        lines += ["sort: _pagination_key asc", f"limit: {limit}"]
-        return "\n".join(lines)
+        query = btql.Query(self.kind, [self.src_id], sort=[("_pagination_key", "asc")], limit=limit)
+        if self.after_key:
+            query.where(btql.cmp("_pagination_key", ">", self.after_key))
+        return query.where(self.window.btql()).text()
 
     async def count(self) -> int | None:
-        lines = ["measures: count(1) as n", f"from: {self.kind}({_quote(self.src_id)}) spans"]
-        if self.window.btql():
-            lines.append("filter: " + self.window.btql())
+        query = btql.Query(self.kind, [self.src_id], measures=["count(1) as n"]).where(self.window.btql())
         try:
-            data = await self.client.post_json("/btql", {"query": "\n".join(lines), "fmt": "json"})
+            data = await self.client.post_json("/btql", query.body())
         except NotFoundError:
             return None
         rows = data.get("data") or []
@@ -110,9 +111,13 @@ class BtqlReader:
                     continue
                 raise
             self._grow()
-            rows = orjson.loads(response.content).get("data") or []
+            rows = self.client.decode(response, expect=dict).get("data") or []
             if rows:
-                self.after_key = rows[-1].get("_pagination_key") or self.after_key
+                key = rows[-1].get("_pagination_key")
+                if not isinstance(key, str) or (self.after_key is not None and key <= self.after_key):
+                    where = f"last key {key!r} after {self.after_key!r}"
+                    raise _stuck(self.client, "/btql", self.kind, self.src_id, where)
+                self.after_key = key
                 yield Page(rows, len(response.content), self.after_key)
             if len(rows) < limit:
                 return
@@ -132,28 +137,36 @@ class FetchReader:
     kind: str
     src_id: str
     page_size: int
-    seen: Any  # (row_id) -> bool, and mark(list)
+    seen: Any  # .has(row_id): seen on a page an earlier run had acknowledged
     window: Window = field(default_factory=Window)
     cursor: str | None = None
 
     async def pages(self) -> AsyncIterator[Page]:
         path = f"/v1/{self.kind}/{self.src_id}/fetch"
+        # Ids seen in this run; earlier runs' come from `seen`, which holds only acknowledged pages,
+        # so a page read but never written is read again in full after a kill.
+        run_seen: set[str] = set()
+        cursors = {self.cursor} if self.cursor else set()
         while True:
             body: dict[str, Any] = {"limit": self.page_size}
             if self.cursor:
                 body["cursor"] = self.cursor
             response = await self.client.request("POST", path, json=body)
-            data = orjson.loads(response.content)
+            data = self.client.decode(response, expect=dict)
             events = data.get("events") or []
-            fresh, ids = [], set()
+            fresh, ids = [], []
             for row in events:  # the first sighting of an id is its latest version
-                if row["id"] not in ids and not self.seen.has(row["id"]):
-                    ids.add(row["id"])
+                if row["id"] not in run_seen and not self.seen.has(row["id"]):
+                    run_seen.add(row["id"])
+                    ids.append(row["id"])
                     fresh.append(row)
-            self.seen.mark(list(ids))
-            self.cursor = data.get("cursor") or self.cursor
+            cursor = data.get("cursor")
+            if events and cursor and cursor in cursors:
+                raise _stuck(self.client, path, self.kind, self.src_id, "a cursor came back again")
+            cursors.add(cursor)
+            self.cursor = cursor or self.cursor
             rows = [row for row in fresh if self.window.admits(row)]
             if rows or events:
-                yield Page(rows, len(response.content), self.cursor)
-            if not events or not data.get("cursor"):
+                yield Page(rows, len(response.content), self.cursor, ids)
+            if not events or not cursor:
                 return

@@ -16,6 +16,7 @@ from braintrust_migrate.engine.events.attachments import Attachments
 from braintrust_migrate.engine.events.reader import BtqlReader, Window
 from braintrust_migrate.engine.events.state import EventState
 from braintrust_migrate.engine.events.stream import ByteBudget, Stream, StreamEnv, StreamOutcome, StreamSpec
+from braintrust_migrate.engine.events.versions import PinLog
 
 log = structlog.get_logger(__name__)
 
@@ -106,7 +107,6 @@ class EventStage:
             max_rows=s.migration_insert_batch_rows,
             max_bytes=min(s.migration_insert_max_bytes, limit) if limit else s.migration_insert_max_bytes,
             window=Window(s.migration_created_after, s.migration_created_before),
-            checkpoint_every=s.migration_checkpoint_interval,
             fresh=ctx.options.fresh,
             attachments=attachments,
             copy_attachments=s.migration_copy_attachments,
@@ -162,9 +162,15 @@ class EventStage:
 
     def record_pins(self) -> None:
         """Make pinned dataset versions translatable by the object engine."""
+        pin_log = PinLog(self.events.db)
         for dataset, versions in self.pins.items():
+            dest_dataset = self.ctx.peek("dataset", dataset)
+            if not dest_dataset:
+                continue
             for version in versions:
-                dest = self.events.dest_dataset_version(dataset, version)
+                # Only a pin written as its own version translates; any other is dropped with a note.
+                pin = str(int(version)) if version.isdigit() else version
+                dest = pin_log.dest_xact(dataset, dest_dataset, pin)
                 if dest:
                     self.ctx.state.record_xact("dataset", dataset, version, dest)
 

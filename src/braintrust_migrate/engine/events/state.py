@@ -1,9 +1,12 @@
 """Per-stream checkpoints and the few de-duplication records that inserts by id cannot give.
 
-Rows keep their ids, so a row sent twice replaces itself and needs no record. Three
-things are not idempotent and are remembered: comments (feedback appends), copied
-attachments (an upload per key is wasted work), and, for the /fetch fallback only,
-the ids already seen (fetch pages return older versions of a row after newer ones).
+Rows keep their ids, so a row sent twice replaces itself and needs no record. A
+checkpoint is saved each time it moves past an acknowledged batch, so a resume never
+reads an acknowledged row again. Also remembered: copied attachments (an upload per key
+is wasted work) and, for the /fetch fallback only, the ids on acknowledged pages (fetch
+pages return older versions of a row after newer ones). Comments (feedback appends) are
+de-duplicated against the destination itself (comments.py); `copied_comments` is only
+consulted when the destination has no BTQL to read them back from.
 """
 
 from __future__ import annotations
@@ -33,9 +36,6 @@ CREATE TABLE IF NOT EXISTS stream_failures (
 );
 CREATE TABLE IF NOT EXISTS copied_comments (stream TEXT NOT NULL, comment TEXT NOT NULL, PRIMARY KEY (stream, comment));
 CREATE TABLE IF NOT EXISTS copied_attachments (src_key TEXT PRIMARY KEY, dest_key TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS dataset_versions (
-    src_dataset TEXT NOT NULL, src_xact TEXT NOT NULL, dest_xact TEXT NOT NULL, PRIMARY KEY (src_dataset, src_xact)
-);
 CREATE TABLE IF NOT EXISTS fetch_seen (stream TEXT NOT NULL, row_id TEXT NOT NULL, PRIMARY KEY (stream, row_id));
 """
 
@@ -131,27 +131,6 @@ class EventState:
 
     def mark_attachment(self, src_key: str, dest_key: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO copied_attachments VALUES (?, ?)", (src_key, dest_key))
-
-    def record_dataset_version(self, src_dataset: str, src_xact: str, dest_xact: str) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO dataset_versions VALUES (?, ?, ?)", (src_dataset, src_xact, dest_xact)
-        )
-
-    def dest_dataset_version(self, src_dataset: str, src_xact: str) -> str | None:
-        """The destination transaction holding the dataset as it was at `src_xact`."""
-        rows = self.db.execute(
-            "SELECT src_xact, dest_xact FROM dataset_versions WHERE src_dataset = ?", (src_dataset,)
-        ).fetchall()
-        if not src_xact.isdigit():
-            return None
-        # Numeric order: xact ids are decimal strings. Batches are cut at pinned versions,
-        # so the first batch reaching `src_xact` ends exactly at it; past the last row,
-        # the dataset's final state is the answer.
-        marks = sorted((int(s), d) for s, d in rows if s.isdigit())
-        for src, dest in marks:
-            if src >= int(src_xact):
-                return dest
-        return marks[-1][1] if marks else None
 
     def seen(self, stream: str, row_id: str) -> bool:
         return (

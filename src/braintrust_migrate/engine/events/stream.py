@@ -7,17 +7,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
-from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
+from braintrust_migrate.client import ApiClient, ApiError
 from braintrust_migrate.engine.events.attachments import Attachments, rewrite_attachments
+from braintrust_migrate.engine.events.comments import CommentCopier
+from braintrust_migrate.engine.events.comments import comment_text as comment_text  # verify imports it here
 from braintrust_migrate.engine.events.reader import BtqlReader, FetchReader, NoBtql, Page, Window
 from braintrust_migrate.engine.events.state import EventState, StreamState
 from braintrust_migrate.engine.events.transform import RowNotes, to_insert
+from braintrust_migrate.engine.events.versions import PinnedDataset
 from braintrust_migrate.engine.events.writer import BatchResult, Encoded, Inserter, encode
 
 log = structlog.get_logger(__name__)
@@ -113,23 +116,10 @@ class StreamEnv:
     max_rows: int
     max_bytes: int
     window: Window
-    checkpoint_every: int
     fresh: bool
     attachments: Attachments | None = None
     copy_attachments: bool = False
     on_rows: Callable[[StreamSpec, int, int], None] = lambda spec, rows, nbytes: None
-
-
-def _source_comment_id(item: dict[str, Any]) -> str:
-    return str(item["metadata"]["migrated_comment"]["source_comment_id"])
-
-
-def comment_text(comment: dict[str, Any]) -> str | None:
-    """The text of a fetched comment: {"comment": {"text": ...}} as the SDK logs it, or a plain string."""
-    body = comment.get("comment", comment.get("text"))
-    if isinstance(body, dict):
-        body = body.get("text")
-    return body if isinstance(body, str) else None
 
 
 class _Seen:
@@ -138,9 +128,6 @@ class _Seen:
 
     def has(self, row_id: str) -> bool:
         return self.events.seen(self.stream, row_id)
-
-    def mark(self, row_ids: list[str]) -> None:
-        self.events.mark_seen(self.stream, row_ids)
 
 
 class Stream:
@@ -161,7 +148,7 @@ class Stream:
         self._done: dict[int, tuple[str | None, bool]] = {}  # batch seq -> (last key, ok)
         self._next_commit = 0
         self._blocked = False
-        self._since_save = 0
+        self._page_seen: dict[int, list[str]] = {}  # /fetch: ids first seen on the page a batch ends
 
     async def run(self) -> StreamOutcome:
         started = time.perf_counter()
@@ -180,6 +167,9 @@ class Stream:
         return self.outcome
 
     async def _pump(self) -> None:
+        pinned = PinnedDataset(self) if self.spec.pins else None  # its pinned versions first, in order
+        if pinned and not await pinned.replay():
+            return
         reader = BtqlReader(
             self.env.source,
             self.spec.kind,
@@ -198,6 +188,7 @@ class Stream:
                 batches = await self._prepare(page)
                 if not batches:  # every row filtered out (fetch duplicates): only the resume point moves
                     await self.env.budget.release(held)
+                    self._page_seen[seq] = page.seen
                     self._done[seq] = (page.last_key, True)
                     seq += 1
                     self._advance()
@@ -208,6 +199,7 @@ class Stream:
                     resumes = [batch[-1].key for batch in batches]
                 else:
                     resumes = [None] * (len(batches) - 1) + [page.last_key]
+                    self._page_seen[seq + len(batches) - 1] = page.seen  # remembered once acknowledged
                 page_left = [len(batches)]
                 for batch, resume in zip(batches, resumes, strict=True):
                     await self._slots.acquire()
@@ -216,36 +208,56 @@ class Stream:
                     task.add_done_callback(writes.discard)
                     seq += 1
             await producer
+        except asyncio.CancelledError:
+            # Ctrl-C / SIGTERM: writes in flight finish (below), so the checkpoint and the
+            # report's counts match what the destination holds.
+            self._save()
+            raise
         finally:
             if not producer.done():
                 producer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await producer
+            while not queue.empty():  # pages read but never written hold budget other streams need
+                if (left := queue.get_nowait()) is not None:
+                    await self.env.budget.release(left[1])
             if writes:
                 await asyncio.gather(*writes, return_exceptions=True)
-        self._save(force=True)
+            self._save()
+        if pinned and not self._blocked and not self.outcome.rows_failed:
+            await pinned.finish()
 
     async def _produce(self, reader: BtqlReader, queue: asyncio.Queue[tuple[Page, int] | None]) -> None:
         try:
-            async for page in reader.pages():
-                held = await self.env.budget.acquire(page.nbytes)
-                await queue.put((page, held))
-        except NoBtql:
-            self.outcome.reader = "fetch"
-            fetch = FetchReader(
-                self.env.source,
-                self.spec.kind,
-                self.spec.src_id,
-                self.env.page_size,
-                _Seen(self.env.events, self.state.stream),
-                self.env.window,
-                self.state.cursor,
-            )
-            async for page in fetch.pages():
-                held = await self.env.budget.acquire(page.nbytes)
-                await queue.put((page, held))
-        finally:
+            try:
+                await self._feed(reader.pages(), queue)
+            except NoBtql:
+                self.outcome.reader = "fetch"
+                fetch = FetchReader(
+                    self.env.source,
+                    self.spec.kind,
+                    self.spec.src_id,
+                    self.env.page_size,
+                    _Seen(self.env.events, self.state.stream),
+                    self.env.window,
+                    self.state.cursor,
+                )
+                await self._feed(fetch.pages(), queue)
+        except asyncio.CancelledError:
+            raise  # the consumer stopped: nobody waits for the end mark (a full queue would hang here)
+        except BaseException:
             await queue.put(None)
+            raise
+        await queue.put(None)
+
+    async def _feed(self, pages: AsyncIterator[Page], queue: asyncio.Queue[tuple[Page, int] | None]) -> None:
+        async for page in pages:
+            held = await self.env.budget.acquire(page.nbytes)
+            try:
+                await queue.put((page, held))
+            except asyncio.CancelledError:
+                await self.env.budget.release(held)
+                raise
 
     async def _prepare(self, page: Page) -> list[list[Encoded]]:
         self.outcome.rows_read += len(page.rows)
@@ -260,7 +272,7 @@ class Stream:
                 await rewrite_attachments(row, self.env.attachments, problems)
                 self.outcome.notes += problems[:5]
             items.append(encode(row, source))
-        return self.inserter.batches(items, self.spec.pins)
+        return self.inserter.batches(items)
 
     async def _write(
         self, seq: int, batch: list[Encoded], resume: str | None, held: int, page_left: list[int]
@@ -268,8 +280,8 @@ class Stream:
         ok = False
         try:
             result = await self.inserter.send(batch)
-            await self._after_write(batch, result)
-            ok = not result.failed
+            comments_ok = await self._after_write(batch, result)
+            ok = comments_ok and not result.failed
         except ApiError as error:
             self._fail(batch, error.message)
         finally:
@@ -280,7 +292,7 @@ class Stream:
             if page_left[0] == 0:
                 await self.env.budget.release(held)
 
-    async def _after_write(self, batch: list[Encoded], result: BatchResult) -> None:
+    async def _after_write(self, batch: list[Encoded], result: BatchResult) -> bool:
         failed_ids = {row_id for row_id, _, _ in result.failed}
         for row_id, size, reason in result.failed:
             self.outcome.rows_failed += 1
@@ -292,9 +304,8 @@ class Stream:
         self.env.events.clear_failure(self.state.stream, result.written)
         self.env.on_rows(self.spec, len(result.written), sum(i.size for i in batch))
         written = [item for item in batch if str(item.row.get("id")) not in failed_ids]
-        await self._copy_comments(written)
-        if self.spec.pins and written:
-            await self._record_version(written)
+        comments_ok = await self._copy_comments(written)
+        return comments_ok
 
     def _fail(self, batch: list[Encoded], reason: str) -> None:
         for item in batch:
@@ -304,118 +315,40 @@ class Stream:
             self.env.events.record_failure(self.state.stream, row_id, item.size, reason)
 
     def _advance(self) -> None:
-        """Move the checkpoint over the longest run of acknowledged batches; a failure stops it."""
+        """Move the checkpoint over the longest run of acknowledged batches; a failure stops it.
+        Saved at every move (one small SQLite write), so a kill at any moment loses no
+        acknowledged batch and a resume never reads one again."""
+        moved = False
         while not self._blocked and self._next_commit in self._done:
             key, ok = self._done.pop(self._next_commit)
             if not ok:
                 self._blocked = True
-                return
+                break
+            seen = self._page_seen.pop(self._next_commit, None)
+            if seen:
+                self.env.events.mark_seen(self.state.stream, seen)
             if key:
                 if self.outcome.reader == "fetch":
                     self.state.cursor = key
                 else:
                     self.state.checkpoint = key
+                moved = True
             self._next_commit += 1
-            self._since_save += 1
-        self._save()
+        if moved:
+            self._save()
 
-    def _save(self, force: bool = False) -> None:
-        if force or self._since_save >= self.env.checkpoint_every:
-            self.env.events.save(self.state)
-            self._since_save = 0
+    def _save(self) -> None:
+        self.env.events.save(self.state)
 
-    async def _copy_comments(self, items: list[Encoded]) -> None:
-        feedback = []
-        keys = []
-        for item in items:
-            for comment in item.comments:
-                key = f"{item.row.get('id')}:{comment.get('id') or comment.get('created')}"
-                if self.env.events.comment_done(self.state.stream, key):
-                    continue
-                text = comment_text(comment)
-                if text is None:
-                    continue
-                feedback.append(
-                    {
-                        "id": item.row["id"],
-                        "comment": text,
-                        "source": "external",
-                        "metadata": {
-                            "migrated_comment": {
-                                "author": comment.get("user_id") or comment.get("created_by"),
-                                "created": comment.get("created"),
-                                "source_comment_id": comment.get("id") or key,
-                            }
-                        },
-                    }
-                )
-                keys.append(key)
-        if not feedback:
-            return
-        await self._send_feedback(feedback, keys)
-
-    async def _send_feedback(self, feedback: list[dict[str, Any]], keys: list[str]) -> None:
-        """Feedback appends, so a lost response must not lead to a blind re-send: after a
-        failure, read the rows back and send only the comments that did not land."""
-        path = f"/v1/{self.spec.kind}/{self.spec.dest_id}/feedback"
-        pending = list(zip(feedback, keys, strict=True))
-        retry = self.env.dest.retry
-        for attempt in range(retry.attempts + 1):
-            try:
-                await self.env.dest.post_json(path, {"feedback": [f for f, _ in pending]}, idempotent=False)
-            except ApiError as error:
-                if error.status not in (None, 408, 500, 502, 503, 504) or attempt == retry.attempts:
-                    self.outcome.notes.append(f"comments not copied for {len(pending)} rows: {error.message}")
-                    self._blocked = True  # re-read these rows next run so their comments are retried
-                    return
-                await asyncio.sleep(retry.delay(attempt))
-                landed = await self._landed_comments([f["id"] for f, _ in pending])
-                done = [(f, k) for f, k in pending if _source_comment_id(f) in landed]
-                self.env.events.mark_comments(self.state.stream, [k for _, k in done])
-                self.outcome.comments += len(done)
-                pending = [(f, k) for f, k in pending if _source_comment_id(f) not in landed]
-                if not pending:
-                    return
-                continue
-            self.env.events.mark_comments(self.state.stream, [k for _, k in pending])
-            self.outcome.comments += len(pending)
-            return
-
-    async def _landed_comments(self, row_ids: list[str]) -> set[str]:
-        """Source comment ids already copied onto these destination rows."""
-        ids = " or ".join(f"id = '{row_id}'" for row_id in sorted(set(row_ids)))
-        query = f"select: id, comments\nfrom: {self.spec.kind}('{self.spec.dest_id}') spans\nfilter: {ids}"
-        data = await self.env.dest.post_json("/btql", {"query": query, "fmt": "json"})
-        landed = set()
-        for row in data.get("data") or []:
-            for comment in row.get("comments") or []:
-                meta = (comment.get("metadata") or {}).get("migrated_comment") or {}
-                if meta.get("source_comment_id"):
-                    landed.add(str(meta["source_comment_id"]))
-        return landed
-
-    async def _record_version(self, items: list[Encoded]) -> None:
-        """Which destination transaction holds the dataset as of this batch's last source one."""
-        last = items[-1]
-        if last.src_xact is None:
-            return
-        query = "\n".join(
-            [
-                "select: _xact_id",
-                f"from: dataset('{self.spec.dest_id}') spans",
-                f"filter: id = '{last.row['id']}'",
-                "limit: 1",
-            ]
+    async def _copy_comments(self, items: list[Encoded]) -> bool:
+        """Comments of written rows, exactly once (see comments.py); False holds the checkpoint."""
+        copier = CommentCopier(
+            self.env.dest, self.spec.kind, self.spec.dest_id, self.env.events, self.state.stream
         )
-        try:
-            data = await self.env.dest.post_json("/btql", {"query": query, "fmt": "json"})
-        except NotFoundError:
-            # No BTQL on the destination: pinned versions stay untranslated (dropped with a note).
-            return
-        rows = data.get("data") or []
-        if rows and rows[0].get("_xact_id"):
-            src_max = max(i.src_xact or 0 for i in items)
-            self.env.events.record_dataset_version(self.spec.src_id, str(src_max), str(rows[0]["_xact_id"]))
+        result = await copier.copy(items)
+        self.outcome.comments += result.copied
+        self.outcome.notes += [n for n in result.notes if n not in self.outcome.notes]
+        return result.ok
 
     def _notes(self) -> None:
         if self.notes.origins_dropped:

@@ -3,7 +3,6 @@ still too large has its largest fields moved to attachments, else it is reported
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,20 +59,14 @@ class Inserter:
         self.max_bytes = max_bytes
         self.attachments = attachments
 
-    def batches(self, items: list[Encoded], cuts: Iterable[int] = ()) -> list[list[Encoded]]:
-        """Consecutive groups within the row and byte bounds, also ended at each pinned
-        transaction so that a pinned version maps to exactly one destination write."""
-        pins = sorted(cuts)
+    def batches(self, items: list[Encoded]) -> list[list[Encoded]]:
+        """Consecutive groups within the row and byte bounds. (Pinned dataset versions are
+        written separately, in order: see versions.py.)"""
         out: list[list[Encoded]] = []
         current: list[Encoded] = []
         size = ENVELOPE
         for item in items:
-            crosses_pin = bool(current) and any(
-                (current[-1].src_xact or 0) <= pin < (item.src_xact or 0) for pin in pins
-            )
-            if current and (
-                len(current) >= self.max_rows or size + item.size > self.max_bytes or crosses_pin
-            ):
+            if current and (len(current) >= self.max_rows or size + item.size > self.max_bytes):
                 out.append(current)
                 current, size = [], ENVELOPE
             current.append(item)
