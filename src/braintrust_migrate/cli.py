@@ -35,10 +35,13 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain click help: full option names at any width (Rich's boxes truncate them at 80 columns).
+    rich_markup_mode=None,
 )
 app.add_typer(sandbox_app, name="sandbox")
 
-stdout = Console()
+# Piped to a file or a CI log: no hard wraps (tables at their natural width, paths on one line).
+stdout = Console(soft_wrap=True) if sys.stdout.isatty() else Console(soft_wrap=True, width=100_000)
 log = structlog.get_logger(__name__)
 
 
@@ -182,19 +185,25 @@ def migrate(
         result = asyncio.run(Runner(settings, options, secrets, ProgressView()).run())
     except RunInterrupted as stopped:
         if stopped.result is not None:
-            stdout.print(f"report: {stopped.result.report_path}\nsummary: {stopped.result.summary_path}")
+            _print_paths(stopped.result.report_path, stopped.result.summary_path)
         _fail(INTERRUPTED, 130, prefix="")
     except ApiError as error:
         log.error("migration stopped", error=error.message)
         sys.stderr.write(f"error: {printable(error.message)}\n")
         raise typer.Exit(1) from None
     sys.stdout.write(result.summary_path.read_text(encoding="utf-8"))
-    stdout.print(f"report: {result.report_path}\nsummary: {result.summary_path}")
+    _print_paths(result.report_path, result.summary_path)
     ok = result.ok
     if verify_after and not dry_run:
         parity = _run_verify(settings, map_users=map_users, folder=result.report_path.parent)
         ok = ok and parity
     raise typer.Exit(0 if ok else 1)
+
+
+def _print_paths(report: Path, summary: Path, prefix: str = "") -> None:
+    """Each path on one line, as plain text (a path is not markup), to copy or grep."""
+    for label, path in (("report", report), ("summary", summary)):
+        stdout.print(f"{prefix}{label}: {printable(path)}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _run_verify(
@@ -206,7 +215,7 @@ def _run_verify(
         sys.stderr.write(f"error: {printable(error.message)}\n")
         raise typer.Exit(1) from None
     sys.stdout.write(result.summary_path.read_text(encoding="utf-8"))
-    stdout.print(f"verify report: {result.report_path}\nverify summary: {result.summary_path}")
+    _print_paths(result.report_path, result.summary_path, prefix="verify ")
     return result.ok
 
 

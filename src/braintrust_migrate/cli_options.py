@@ -14,11 +14,13 @@ import typing
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import typer
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
-from braintrust_migrate.config import SETTING_FIELDS, Settings, flag_name, load_settings
+from braintrust_migrate.config import SETTING_FIELDS, Settings, allowed_text, flag_name, load_settings
 from braintrust_migrate.logs import configure_logging
 
 
@@ -37,15 +39,61 @@ def _option_type(annotation: Any) -> Any:
     return str
 
 
+def _default_text(info: FieldInfo) -> str | None:
+    """The setting's default as a user would type it; None when there is none to show."""
+    default = info.get_default(call_default_factory=True)
+    if default is None or default == [] or default is PydanticUndefined:
+        return None
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    return str(default)
+
+
+def _help_text(field: str, info: FieldInfo) -> str:
+    """Description, what is allowed (choices, ranges) and the default: all a user needs at 80 columns."""
+    parts = [str(info.description or "").rstrip(".") + "."]
+    if not (get_origin(info.annotation) is None and info.annotation is bool):
+        parts.append(f"Allowed: {allowed_text(field)}.")
+    default = _default_text(info)
+    if default is not None:
+        parts.append(f"Default: {default}.")
+    parts.append(f"Env: {field.upper()}.")
+    return " ".join(parts)
+
+
+def _metavar(annotation: Any) -> str | None:
+    """A name for the value instead of click's TEXT."""
+    base = _option_type(annotation)
+    if get_origin(annotation) is Literal or any(get_origin(a) is Literal for a in get_args(annotation)):
+        choices = next(get_args(a) for a in (annotation, *get_args(annotation)) if get_origin(a) is Literal)
+        return "[" + "|".join(map(str, choices)) + "]"
+    if base is bool:
+        return None
+    names = {int: "N", float: "SECONDS", Path: "PATH"}
+    if base == list[str]:
+        return "NAMES"
+    inner = annotation
+    if get_origin(inner) in (Union, types.UnionType):
+        inner = next(arg for arg in get_args(inner) if arg is not type(None))
+    if inner is datetime:
+        return "DATE"
+    return names.get(base, "TEXT") if base in names else "TEXT"
+
+
 def _setting_parameters() -> list[inspect.Parameter]:
     params = []
     for field, info in SETTING_FIELDS.items():
         flag = flag_name(field)
         if not flag:
             continue
-        help_text = f"{info.description} [env: {field.upper()}]"
         names = [f"{flag}/--no-{flag[2:]}"] if info.annotation is bool else [flag]
-        option = typer.Option(*names, help=help_text, show_default=False, rich_help_panel="Settings")
+        option = typer.Option(
+            *names,
+            help=_help_text(field, info),
+            metavar=_metavar(info.annotation),
+            show_default=False,
+            rich_help_panel="Settings",
+        )
         params.append(
             inspect.Parameter(
                 field,

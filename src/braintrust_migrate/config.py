@@ -16,7 +16,14 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -29,6 +36,10 @@ from braintrust_migrate import redact
 from braintrust_migrate.catalog import ALL_RESOURCES
 
 DEFAULT_URL = "https://api.braintrust.dev"
+
+# Names users know from the product that are not types of their own: agents are graph
+# functions, migrated within `functions`.
+RESOURCE_ALIASES: dict[str, str] = {"agents": "functions"}
 
 
 class ConfigError(Exception):
@@ -172,8 +183,14 @@ class Settings(BaseSettings):
     )
     migration_resources: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Resource types to migrate (comma-separated); empty means all.",
-        json_schema_extra=_allowed("comma-separated names from: " + ", ".join(ALL_RESOURCES), "--resources"),
+        description="Resource types to migrate (comma-separated); unset means all. "
+        "`agents` (graph functions) selects `functions`.",
+        json_schema_extra=_allowed(
+            "comma-separated names from: "
+            + ", ".join(ALL_RESOURCES)
+            + "; agents selects functions (agents are graph functions)",
+            "--resources",
+        ),
     )
     migration_projects: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -266,7 +283,7 @@ class Settings(BaseSettings):
 
     @field_validator("bt_source_url", "bt_dest_url")
     @classmethod
-    def _check_url(cls, value: str) -> str:
+    def _check_url(cls, value: str, info: ValidationInfo) -> str:
         value = value.strip()
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -275,11 +292,20 @@ class Settings(BaseSettings):
             parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
         except ValueError:
             raise ValueError("not an http(s) URL (bad port)") from None
+        if not is_api_root(parts.hostname, parts.path):
+            # Request paths (/v1/..., /environment) are appended to this URL, so "/v1" would 404.
+            shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+            raise ValueError(
+                f"{env_name(info.field_name or '')} should be the API root (e.g. {DEFAULT_URL}), not {shown}"
+            )
         return value.rstrip("/")
 
-    @field_validator("bt_source_api_key", "bt_dest_api_key", mode="before")
+    @field_validator(
+        "bt_source_api_key", "bt_dest_api_key", "bt_source_org_name", "bt_dest_org_name", mode="before"
+    )
     @classmethod
     def _blank_key_is_unset(cls, value: Any) -> Any:
+        # `NAME=` (an uncommented .env.example line) means unset, not an empty name or key.
         if isinstance(value, str):
             value = value.strip()
             return value or None
@@ -289,10 +315,15 @@ class Settings(BaseSettings):
     @classmethod
     def _split_resources(cls, value: Any) -> Any:
         names = split_list(value)
-        unknown = [name for name in names if name not in ALL_RESOURCES]
+        unknown = [name for name in names if name not in ALL_RESOURCES and name not in RESOURCE_ALIASES]
         if unknown:
             raise ValueError(f"unknown resource type {', '.join(map(repr, unknown))}")
-        return names
+        # Unset (or an empty variable, the .env convention) means all; a value that is given but
+        # names nothing ("", ",") is a mistake, not a request for everything.
+        given = [value] if isinstance(value, str) and value.strip() else value
+        if not names and isinstance(given, list | tuple) and given:
+            raise ValueError("names no resource type; leave it unset to migrate every type")
+        return list(dict.fromkeys(RESOURCE_ALIASES.get(name, name) for name in names))
 
     @field_validator("migration_projects", mode="before")
     @classmethod
@@ -344,6 +375,19 @@ class Settings(BaseSettings):
 
     def org_name(self, side: str) -> str | None:
         return self.bt_source_org_name if side == "source" else self.bt_dest_org_name
+
+
+def is_api_root(host: str, path: str) -> bool:
+    """False for a URL that points inside the API: a `/v1` segment (a pasted endpoint such as
+    .../v1/organization), or any path on Braintrust's own hosts. Other hosts may serve the API
+    under a path prefix (a self-hosted data plane behind a reverse proxy), so that stays allowed."""
+    segments = [part for part in path.split("/") if part]
+    if not segments:
+        return True
+    host = host.rstrip(".").lower()
+    if host == "braintrust.dev" or host.endswith(".braintrust.dev"):
+        return False
+    return "v1" not in (part.lower() for part in segments)
 
 
 def split_list(value: Any, *, strip: bool = True) -> list[str]:
@@ -486,6 +530,9 @@ def describe_validation_error(exc: ValidationError) -> str:
         reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         if field not in SETTING_FIELDS:
             lines.append(f"invalid settings: {reason}")
+            continue
+        if reason.startswith(f"{env_name(field)} "):  # already a whole sentence naming the setting
+            lines.append(reason)
             continue
         value = error.get("input")
         shown = redact.preview(str(value)) if field.endswith("api_key") else repr(value)

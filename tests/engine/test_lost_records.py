@@ -25,8 +25,7 @@ async def test_writes_whose_records_were_lost_are_recognised(sandbox_server, san
     store.close()
 
     again = await migrate(url, src, dst, tmp_path, map_users=True)
-    # (Built-in groups are conflicts on every re-run until they are merged: issue #12.)
-    conflicts = [o for o in again.report["objects"] if o["action"] == "conflict" and o["type"] != "groups"]
+    conflicts = [o for o in again.report["objects"] if o["action"] == "conflict"]
     assert conflicts == [], [
         (o["name"], o.get("differing_fields"), o.get("reason"), o.get("notes")) for o in conflicts
     ]

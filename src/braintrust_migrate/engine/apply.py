@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ import structlog
 
 from braintrust_migrate.client import ApiError
 from braintrust_migrate.engine.checksum import checksum, differing_paths, normalize, project
-from braintrust_migrate.engine.context import RunContext
+from braintrust_migrate.engine.context import PLACEHOLDER_PREFIX, RunContext, is_placeholder, placeholder
 from braintrust_migrate.engine.graph import Node, target_keys
 from braintrust_migrate.engine.inventory import identity, load_views
 from braintrust_migrate.engine.refs import UUID_RE, Slot, drop_slots, find_slots
@@ -23,12 +24,16 @@ from braintrust_migrate.engine.state import Mapping
 
 log = structlog.get_logger(__name__)
 
+PLACEHOLDER_RE = re.compile(re.escape(PLACEHOLDER_PREFIX) + r"[a-z_]+:" + UUID_RE.pattern)
 # Create bodies that accept org_name, for keys that see several orgs.
 ORG_NAME_BODY_KINDS = frozenset({"project", "role", "group", "ai_secret", "environment"})
 VERSIONED_KINDS = frozenset({"prompt", "function"})
 # Most reference targets one object may lack and still be recognised as unfinished (3^n variants).
 MAX_UNFINISHED_TARGETS = 6
 UNFINISHED_NOTE = "completed: an earlier run created it without some references"
+OUTSIDE_WINDOW = "reference_outside_window"
+# Kinds written once dataset rows are copied, pinning a version those rows create.
+AFTER_ROWS_KINDS = frozenset({"dataset_snapshot"})
 
 
 @dataclass
@@ -38,6 +43,7 @@ class Translation:
     notes: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)  # soft references to patch in later
     missing_required: bool = False
+    outside_required: bool = False  # a required reference targets an object the time window excludes
 
 
 def _dest_version(ctx: RunContext, kind: str | None, src_id: str, version: str) -> str | None:
@@ -83,6 +89,11 @@ async def translate(ctx: RunContext, node: Node, *, final: bool) -> Translation:
         if soft and not final and any(key in ctx.nodes for key in keys):
             result.pending.append(slot.path)
             continue
+        if ctx.outside(kind, str(src_id)):
+            # Left out on purpose (--created-after/--before): dropped with a note, not a to-do.
+            result.notes.append(f"{OUTSIDE_WINDOW}: {slot.path} ({kind} {src_id})")
+            result.outside_required = result.outside_required or slot.ref.on_missing == "fail"
+            continue
         result.unresolved.append(Unresolved(slot.path, kind, str(src_id)))
         if slot.ref.on_missing == "fail":
             result.missing_required = True
@@ -99,13 +110,17 @@ def _translate_embedded_ids(ctx: RunContext, body: dict[str, Any], result: Trans
     """
 
     def fix(text: str, path: str) -> str | None:
-        for found in set(UUID_RE.findall(text)):
+        # A dry run's placeholder holds the source id it stands for: it is already translated.
+        for found in set(UUID_RE.findall(PLACEHOLDER_RE.sub("", text))):
             kind = ctx.source_kind(found)
             if kind is None:
                 continue
             dest_id = ctx.peek(kind, found)
             if not dest_id:
-                result.unresolved.append(Unresolved(path, kind, found))
+                if ctx.outside(kind, found):
+                    result.notes.append(f"{OUTSIDE_WINDOW}: {path} ({kind} {found})")
+                else:
+                    result.unresolved.append(Unresolved(path, kind, found))
                 return None
             text = text.replace(found, dest_id)
         return text
@@ -156,7 +171,8 @@ async def _find_dest(
 ) -> tuple[dict[str, Any] | None, Mapping | None]:
     """The destination object for this node, and our id-map entry when it says the object is ours."""
     rt = node.rt
-    if rt.kind == "view" and body.get("object_id"):
+    # An owner planned by a dry run does not exist yet: it has no views to read.
+    if rt.kind == "view" and body.get("object_id") and not is_placeholder(body["object_id"]):
         await load_views(ctx.dest, ctx.dst_inv, [(body["object_type"], body["object_id"])])
     mapping = ctx.state.mapping(*node.key)
     if mapping and mapping.dest_id:
@@ -180,6 +196,8 @@ async def write(
             # object by identity and knows it is ours, not a pre-existing conflict.
             ctx.state.record_mapping(rt.kind, node.src["id"], "", None, None)
         return await ctx.dest.post_json(rt.path, payload)
+    if rt.merges(dest):
+        return await ctx.dest.patch_json(f"{rt.path}/{dest['id']}", rt.merge_patch(body, dest))
     renamed = identity(rt, body) != identity(rt, dest)
     if rt.update == "patch" or renamed:
         patch = {k: v for k, v in payload.items() if k not in rt.immutable}
@@ -367,7 +385,13 @@ async def _migrate(ctx: RunContext, node: Node, outcome: Outcome, final: bool) -
     if tr.missing_required:
         outcome.action, outcome.reason = "failed", "unresolved_reference"
         return
+    if tr.outside_required:
+        # It cannot exist without an object the window leaves out (a view on it, an automation scoped to it).
+        outcome.action, outcome.reason = "skipped", OUTSIDE_WINDOW
+        return
     if any(name not in tr.body for name in rt.required):
+        if _planned_after_rows(ctx, node, tr):
+            return await _plan_after_rows(ctx, node, tr, outcome)
         # e.g. a snapshot of a dataset version whose rows were not copied: nothing to pin it to.
         outcome.action, outcome.reason = "skipped", "pinned_version_unknown"
         return
@@ -383,6 +407,9 @@ async def _migrate(ctx: RunContext, node: Node, outcome: Outcome, final: bool) -
         return
     if dest is None:
         action: Action = "created"
+    elif rt.merges(dest):
+        # Built-in (every org has it, with its own members): add what the source has, remove nothing.
+        action = "updated" if rt.merge_patch(tr.body, dest) else "unchanged"
     else:
         # Not in our id map: perhaps a creation an earlier run could not finish.
         unfinished = mapping is None and lacks_only_references(rt.kind, tr.body, rt.body(dest))
@@ -410,7 +437,7 @@ async def _migrate(ctx: RunContext, node: Node, outcome: Outcome, final: bool) -
             _remember_version(ctx, node, dest)
         return
     if ctx.options.dry_run:
-        outcome.dest_id = dest["id"] if dest else f"dry-run:{rt.kind}:{node.src['id']}"
+        outcome.dest_id = dest["id"] if dest else placeholder(rt.kind, node.src["id"])
         ctx.known[node.key] = outcome.dest_id
         return
     written = await write(ctx, node, tr.body, extras, dest)
@@ -418,10 +445,34 @@ async def _migrate(ctx: RunContext, node: Node, outcome: Outcome, final: bool) -
     outcome.dest_id = written["id"]
     if tr.pending:
         outcome.notes.append("deferred: " + ", ".join(tr.pending))
-    log.info(
-        f"{action} {rt.kind}",
-        name=node.name,
-        project=node.project,
-        source_id=node.src["id"],
-        dest_id=written["id"],
-    )
+    # This object's log line is written when it is recorded (context.record -> narrate).
+
+
+def _planned_after_rows(ctx: RunContext, node: Node, tr: Translation) -> bool:
+    """In a dry run, whether the missing version is one this run's dataset rows would create."""
+    if not ctx.options.dry_run or node.rt.kind not in AFTER_ROWS_KINDS:
+        return False
+    dataset = node.src.get("dataset_id")
+    return bool(dataset) and ("dataset", dataset) in ctx.nodes and "dataset_id" in tr.body
+
+
+async def _plan_after_rows(ctx: RunContext, node: Node, tr: Translation, outcome: Outcome) -> None:
+    """A dry run's plan for a snapshot: its dataset's version is known only once rows are copied."""
+    version_notes = [n for n in tr.notes if n.startswith("version_not_translatable")]
+    outcome.notes = [n for n in tr.notes if n not in version_notes]
+    dest, mapping = await _find_dest(ctx, node, tr.body)
+    if dest is None:
+        outcome.action, outcome.reason = "created", "after_rows"
+        outcome.dest_id = placeholder(node.rt.kind, node.src["id"])
+    else:
+        # Everything but the pin is compared now; the pin only once the rows are there.
+        differing = differing_paths(tr.body, project(dest, tr.body))
+        if not differing:
+            outcome.action = "unchanged"
+        elif mapping is not None or ctx.options.overwrite:
+            outcome.action = "updated"
+        else:
+            outcome.action, outcome.reason = "conflict", "exists_with_different_content"
+            outcome.differing_fields = differing
+        outcome.dest_id = dest["id"]
+    ctx.known[node.key] = outcome.dest_id or ""

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from braintrust_migrate.client import ApiClient
+from braintrust_migrate.engine import narrate
 from braintrust_migrate.engine.graph import Key, Node, target_keys
 from braintrust_migrate.engine.inventory import Inventory, fetch_one, identity
 from braintrust_migrate.engine.report import Outcome
@@ -17,6 +18,17 @@ from braintrust_migrate.engine.users import UserMap
 KIND_TYPES: dict[str, ResourceType] = {}
 for _rt in RESOURCE_TYPES:
     KIND_TYPES.setdefault(_rt.kind, _rt)
+
+# A dry run's stand-in for the id an object would get: never sent to the destination.
+PLACEHOLDER_PREFIX = "dry-run:"
+
+
+def placeholder(kind: str, src_id: str) -> str:
+    return f"{PLACEHOLDER_PREFIX}{kind}:{src_id}"
+
+
+def is_placeholder(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX)
 
 
 @dataclass
@@ -46,12 +58,20 @@ class RunContext:
     nodes: dict[Key, Node] = field(default_factory=dict)
     known: dict[Key, str] = field(default_factory=dict)  # dest ids settled in this run
     outcomes: list[Outcome] = field(default_factory=list)
+    # Source objects the time window leaves out (experiments): references to them are dropped.
+    outside_window: set[Key] = field(default_factory=set)
     _lookups: dict[Key, str | None] = field(default_factory=dict)
     _source_kinds: dict[str, str] | None = None
 
     def record(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
-        self.state.record_outcome(self.run_id, outcome.kind, outcome.source_id, outcome.to_dict())
+        narrate.object_outcome(outcome, self.options.dry_run)
+        if not self.options.dry_run:  # a dry run leaves the state as it found it
+            self.state.record_outcome(self.run_id, outcome.kind, outcome.source_id, outcome.to_dict())
+
+    def outside(self, kind: str | None, src_id: str) -> bool:
+        """Whether the target is a source object the time window excludes from this run."""
+        return any(key in self.outside_window for key in target_keys(kind, src_id))
 
     # id resolution
     def source_kind(self, object_id: str) -> str | None:

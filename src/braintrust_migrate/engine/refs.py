@@ -162,7 +162,8 @@ REFERENCES: tuple[Ref, ...] = (
         version_field="version",
         drop="element",
     ),
-    Ref("project_automation", "config.data_scope.experiment_id", "experiment"),
+    # An experiment-scoped config is invalid without its experiment.
+    Ref("project_automation", "config.data_scope.experiment_id", "experiment", on_missing="fail"),
     # scores
     Ref(
         "project_score",

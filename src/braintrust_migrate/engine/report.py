@@ -24,6 +24,8 @@ FOLLOW_UPS = {
     "user_not_mapped": "invite the user to the destination org (or re-run with --map-users --invite-users)",
     "unresolved_reference": "migrate the referenced object too (check --resources / --projects) and re-run",
 }
+# With --map-users already given, only inviting (or adding the user by hand) is left to do.
+USER_TODO_MAPPED = "invite the user to the destination org (or re-run with --invite-users), then re-run"
 
 
 @dataclass
@@ -61,7 +63,10 @@ def totals(outcomes: list[Outcome]) -> dict[str, dict[str, int]]:
     return {name: {a: counts[a] for a in ACTIONS if counts[a]} for name, counts in sorted(table.items())}
 
 
-def follow_ups(outcomes: list[Outcome], unmapped_users: list[str]) -> list[dict[str, Any]]:
+def follow_ups(
+    outcomes: list[Outcome], unmapped_users: list[str], *, users_mapped: bool = False
+) -> list[dict[str, Any]]:
+    todos = {**FOLLOW_UPS, "user_not_mapped": USER_TODO_MAPPED} if users_mapped else FOLLOW_UPS
     items: list[dict[str, Any]] = []
     for outcome in outcomes:
         reasons = {outcome.reason} if outcome.reason in FOLLOW_UPS else set()
@@ -75,7 +80,7 @@ def follow_ups(outcomes: list[Outcome], unmapped_users: list[str]) -> list[dict[
                 "type": outcome.type,
                 "project": outcome.project,
                 "name": outcome.name,
-                "todo": FOLLOW_UPS[reason],
+                "todo": todos[reason],
             }
             if reason in ("unresolved_reference", "user_not_mapped") and outcome.unresolved:
                 users = reason == "user_not_mapped"
@@ -87,10 +92,36 @@ def follow_ups(outcomes: list[Outcome], unmapped_users: list[str]) -> list[dict[
                 "reason": "user_not_mapped",
                 "type": "user",
                 "name": email,
-                "todo": FOLLOW_UPS["user_not_mapped"],
+                "todo": todos["user_not_mapped"],
             }
         )
     return items
+
+
+def _todo_name(item: dict[str, Any], with_type: bool) -> str:
+    if item.get("type") == "user":
+        return str(item["name"])
+    where = f"{item['project']}/" if item.get("project") else ""
+    return f"{item['type']} '{where}{item['name']}'" if with_type else f"'{where}{item['name']}'"
+
+
+def todo_lines(items: list[dict[str, Any]], examples: int = 3) -> list[str]:
+    """One line per kind of to-do, most common first (ties by name): count, first names, the fix."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in items:
+        groups[item["reason"]].append(item)
+    lines = []
+    for reason, group in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        types = {item.get("type") for item in group}
+        one_type = len(types) == 1 and "user" not in types
+        names = sorted({_todo_name(item, with_type=not one_type) for item in group})
+        shown = ", ".join(names[:examples])
+        if len(names) > examples:
+            shown += f" and {len(names) - examples} more"
+        if one_type:
+            shown = f"{group[0]['type']} {shown}"
+        lines.append(f"{reason} ({len(group)}): {shown} — fix: {group[0]['todo']}")
+    return lines
 
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
@@ -113,6 +144,8 @@ def build_report(
     outcomes: list[Outcome],
     unmapped_users: list[str],
     streams: dict[str, Any] | None = None,
+    *,
+    users_mapped: bool = False,
 ) -> dict[str, Any]:
     streams = streams or {"totals": {}, "containers": []}
     # An interrupted stream is not a failure: the next invocation continues it.
@@ -125,7 +158,7 @@ def build_report(
         "events": streams,
         "objects": [o.to_dict() for o in outcomes],
         "errors": [o.to_dict() for o in outcomes if o.action == "failed"],
-        "follow_ups": follow_ups(outcomes, unmapped_users),
+        "follow_ups": follow_ups(outcomes, unmapped_users, users_mapped=users_mapped),
     }
 
 
@@ -157,6 +190,17 @@ def summary_text(report: dict[str, Any], examples: int = 3) -> str:
                 detail = obj.get("error", {}).get("message") if obj.get("error") else None
                 lines.append(f"    - {obj['type']} {where}{obj['name']}" + (f": {detail}" if detail else ""))
     events = report.get("events") or {}
+    plan = (events.get("plan") or {}).get("totals")
+    if plan:  # a dry run: what the real run would copy
+        lines += [
+            "",
+            f"{'event rows (plan)':<22}{'containers':>11}{'rows':>11}{'to copy':>11}{'copied':>11}{'~MiB':>9}",
+        ]
+        for name, row in plan.items():
+            lines.append(
+                f"{name:<22}{row['containers']:>11}{row['rows_total']:>11}{row['rows_to_copy']:>11}"
+                f"{row['already_copied']:>11}{row['bytes_estimate'] / 1048576:>9.1f}"
+            )
     if events.get("totals"):
         lines += [
             "",
@@ -179,10 +223,8 @@ def summary_text(report: dict[str, Any], examples: int = 3) -> str:
             for note in container["notes"][:examples]:
                 lines.append(f"  note: {container['type']} {container['name']}: {note}")
     if report["follow_ups"]:
-        lines += ["", "To do by hand:"]
-        for item in report["follow_ups"]:
-            where = f"{item['project']}/" if item.get("project") else ""
-            lines.append(f"  - [{item['reason']}] {item['type']} {where}{item['name']}: {item['todo']}")
+        lines += ["", "To do by hand (the full list is in migration_report.json, follow_ups):"]
+        lines += [f"  {line}" for line in todo_lines(report["follow_ups"], examples)]
     lines += ["", f"failed: {report['failed']}"]
     return "\n".join(printable(line) for line in lines) + "\n"
 

@@ -39,10 +39,29 @@ class ResourceType:
     immutable: tuple[str, ...] = ()
     # Fields the destination requires that translation may have had to drop.
     required: tuple[str, ...] = ()
+    # Objects every org already has (by name): merged into, never replaced nor a conflict. Their
+    # `merge_fields` are id lists: what the source has is added, nothing the destination has is
+    # removed, and no other field is touched (they belong to the destination org).
+    builtin_names: frozenset[str] = frozenset()
+    merge_fields: tuple[str, ...] = ()
 
     def body(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """The writable part of an object, with absent and null fields left out."""
         return {key: obj[key] for key in self.fields if obj.get(key) is not None}
+
+    def merges(self, dest: Mapping[str, Any] | None) -> bool:
+        """Whether the destination object `dest` is a built-in one, merged into."""
+        return dest is not None and bool(self.builtin_names) and dest.get("name") in self.builtin_names
+
+    def merge_patch(self, body: Mapping[str, Any], dest: Mapping[str, Any]) -> dict[str, Any]:
+        """The PATCH (`add_<field>` deltas) adding what `body` lists and `dest` lacks; empty: nothing."""
+        patch: dict[str, Any] = {}
+        for name in self.merge_fields:
+            have = set(dest.get(name) or ())
+            missing = [value for value in dict.fromkeys(body.get(name) or ()) if value not in have]
+            if missing:
+                patch[f"add_{name}"] = missing
+        return patch
 
 
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
@@ -63,6 +82,9 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         "org",
         ("name",),
         ("name", "description", "member_users", "member_groups"),
+        # Every org starts with these three, holding its own members (PATCH adds with add_member_*).
+        builtin_names=frozenset({"Owners", "Engineers", "Viewers"}),
+        merge_fields=("member_users", "member_groups"),
     ),
     ResourceType(
         "environments",

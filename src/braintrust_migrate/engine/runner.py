@@ -17,10 +17,11 @@ import structlog
 
 from braintrust_migrate.client import ApiClient, client_for
 from braintrust_migrate.config import ConfigError, Settings
+from braintrust_migrate.engine import narrate
 from braintrust_migrate.engine.apply import migrate_node
 from braintrust_migrate.engine.context import Options, RunContext
 from braintrust_migrate.engine.events.reader import Window
-from braintrust_migrate.engine.events.stage import EventStage, stream_report
+from braintrust_migrate.engine.events.stage import EventStage, RowPlanner, plan_report, stream_report
 from braintrust_migrate.engine.events.stream import StreamOutcome, StreamSpec
 from braintrust_migrate.engine.extras import migrate_acls, migrate_settings
 from braintrust_migrate.engine.graph import Key, Node, link
@@ -28,7 +29,7 @@ from braintrust_migrate.engine.inventory import ALL_LISTABLE, Inventory, load_in
 from braintrust_migrate.engine.progress import ProgressView
 from braintrust_migrate.engine.report import Outcome, build_report, write_report
 from braintrust_migrate.engine.resources import BY_NAME, RESOURCE_TYPES, VIEW_OBJECT_TYPES
-from braintrust_migrate.engine.secrets_file import Secrets
+from braintrust_migrate.engine.secrets_file import Secrets, unknown_names_warning
 from braintrust_migrate.engine.state import STATE_FILE, StateStore
 from braintrust_migrate.engine.statedir import (
     StateLock,
@@ -150,6 +151,20 @@ def build_nodes(
     return nodes
 
 
+def outside_window(
+    settings: Settings, selected: set[str], inv: Inventory, projects: dict[str, dict]
+) -> set[Key]:
+    """Selected experiments the time window leaves out: references to them are dropped, not failed."""
+    if "experiments" not in selected:
+        return set()
+    window = Window(settings.migration_created_after, settings.migration_created_before)
+    return {
+        ("experiment", e["id"])
+        for e in inv.of("experiment")
+        if e.get("project_id") in projects and not window.admits(e)
+    }
+
+
 class PhaseClock:
     def __init__(self) -> None:
         self.last = time.perf_counter()
@@ -172,6 +187,7 @@ class Runner:
         self.streams: list[StreamOutcome] = []
         self._earlier: dict[tuple[str, str], dict[str, Any]] = {}
         self.tally = StreamTally(None, "")
+        self.row_plan: list[dict[str, Any]] = []  # a dry run's rows to copy, per container
         self.interrupted = False
 
     def selection(self) -> set[str]:
@@ -328,6 +344,8 @@ class Runner:
             dst_inv,
         )
         ctx.nodes = build_nodes(s, selected, src_inv, projects)
+        ctx.outside_window = outside_window(s, selected, src_inv, projects)
+        self._warn_unknown_secrets(ctx, selected)
         link(ctx.nodes)
         loop = asyncio.get_running_loop()
         for node in ctx.nodes.values():
@@ -362,7 +380,10 @@ class Runner:
                 self._merged_outcomes(ctx),
                 users.unmapped_emails() if users.enabled else [],
                 stream_report(self.tally.merged(self.streams, interrupted=interrupted)),
+                users_mapped=users.enabled,
             )
+            if self.options.dry_run:
+                data["events"]["plan"] = plan_report(self.row_plan)
             return (data, *write_report(run_folder, data))
 
         # What the interrupted invocation of this run recorded, read before this one overwrites it.
@@ -390,6 +411,19 @@ class Runner:
             state.finish_invocation(run_id, status)
         return RunResult(data, json_path, text_path)
 
+    def _warn_unknown_secrets(self, ctx: RunContext, selected: set[str]) -> None:
+        """A secrets-file name that matches nothing in the source is most likely misspelt."""
+        names = [(n.rt.kind, n.project, n.src.get("name", "")) for n in ctx.nodes.values()]
+        envs = [(project, name) for kind, project, name in names if kind == "env_var"]
+        unknown = self.secrets.unknown_names(
+            [name for kind, _, name in names if kind == "ai_secret"] if "ai_secrets" in selected else None,
+            [*(name for _, name in envs), *(f"{p}/{name}" for p, name in envs if p)]
+            if {"env_vars", "org_env_vars"} & selected
+            else None,
+        )
+        if warning := unknown_names_warning(unknown):
+            log.warning(warning)
+
     def _merged_outcomes(self, ctx: RunContext) -> list[Outcome]:
         """A resumed run reports what the interrupted invocation wrote, not 'unchanged'."""
         for outcome in ctx.outcomes:
@@ -411,6 +445,7 @@ class Runner:
             lambda: asyncio.Semaphore(s.migration_max_concurrent_resources)
         )
         org_nodes = [n for n in ctx.nodes.values() if n.project_id is None]
+        narrate.org_phase_started()
         await self._run_dag(ctx, org_nodes, per_type)
         clock.lap("org objects and projects")
         by_project: dict[str, list[Node]] = {}
@@ -418,9 +453,11 @@ class Runner:
             if node.project_id is not None and node.rt.kind not in AFTER_ROWS:
                 by_project.setdefault(node.project_id, []).append(node)
         project_slots = asyncio.Semaphore(s.migration_max_concurrent)
+        starts = narrate.ProjectStarts(len(by_project))
 
         async def one_project(nodes: list[Node]) -> None:
             async with project_slots:
+                starts(nodes[0].project)
                 await self._run_dag(ctx, nodes, per_type)
 
         await asyncio.gather(*(one_project(nodes) for nodes in by_project.values()))
@@ -441,6 +478,7 @@ class Runner:
             clock.lap("event data")
         else:
             await self._after_rows(ctx)
+            await self._plan_rows(ctx, selected)
 
     async def _bounded(self, coroutines: Iterable[Awaitable[T]]) -> list[T]:
         """Run independent steps concurrently, as many at once as one resource type may."""
@@ -456,6 +494,13 @@ class Runner:
         nodes = [node for node in ctx.nodes.values() if node.rt.kind in AFTER_ROWS]
         for outcome in await self._bounded(migrate_node(ctx, node) for node in nodes):
             self._record(ctx, outcome)
+
+    async def _plan_rows(self, ctx: RunContext, selected: set[str]) -> None:
+        """A dry run reads, per container, how many rows the real run would copy."""
+        stage = EventStage(ctx, self.settings, selected, lambda *_: None, None)
+        kinds = ("dataset", "experiment", "project_logs")
+        specs = [spec for kind in kinds for spec in stage.specs(kind, planned=True)]
+        self.row_plan = await RowPlanner(ctx, self.settings).plan(specs)
 
     async def _events(self, ctx: RunContext, selected: set[str]) -> None:
         """Dataset rows, then what pins their versions, then experiment rows and logs."""
@@ -540,4 +585,5 @@ class Runner:
         ):
             first.notes.append("references patched in after creation")
         first.dest_id = second.dest_id or first.dest_id
-        ctx.state.record_outcome(ctx.run_id, first.kind, first.source_id, first.to_dict())
+        if not self.options.dry_run:
+            ctx.state.record_outcome(ctx.run_id, first.kind, first.source_id, first.to_dict())

@@ -6,11 +6,16 @@
       SHARED_TOKEN: abc
       "My Project/TOKEN": x  # ...or "<project name>/<name>" for one project's variable
 
-A flat mapping (name -> value) is read as the `ai_secrets` section.
+A flat mapping (name -> value) is read as the `ai_secrets` section. A file with any
+section-like entry (a known section name, or a value that is a mapping or empty) is read as
+sections, and then every top-level key must be a known section: a misspelt `ai_secret:`
+is named, not read as a secret called "ai_secret".
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,8 @@ import yaml
 
 from braintrust_migrate.config import ConfigError
 from braintrust_migrate.redact import register_value
+
+SECTIONS = ("ai_secrets", "env_vars")
 
 
 @dataclass
@@ -31,6 +38,26 @@ class Secrets:
             return self.env_vars[f"{project}/{name}"]
         return self.env_vars.get(name)
 
+    def unknown_names(
+        self, ai_secret_names: Iterable[str] | None, env_var_names: Iterable[str] | None
+    ) -> list[str]:
+        """Names in this file that match nothing in the source, as `section.name`, sorted.
+
+        `env_var_names` holds plain names and `<project name>/<name>` for project-scoped
+        variables; a file key `P/N` matches only the latter, a plain key matches the former.
+        None for a section means its resource type is not selected: not checked.
+        """
+        unknown: list[str] = []
+        for section, names, known in (
+            ("ai_secrets", self.ai_secrets, ai_secret_names),
+            ("env_vars", self.env_vars, env_var_names),
+        ):
+            if known is None:
+                continue
+            present = set(known)
+            unknown += [f"{section}.{name}" for name in sorted(names) if name not in present]
+        return unknown
+
     def __post_init__(self) -> None:
         # Registered as soon as they exist: a destination error quoting our request body,
         # or any log line, must never show them (see redact.py for the length rule).
@@ -41,12 +68,53 @@ class Secrets:
         return f"Secrets(ai_secrets={sorted(self.ai_secrets)}, env_vars={sorted(self.env_vars)})"
 
 
-def _section(path: Path, data: Any, name: str) -> dict[str, str]:
+def unknown_names_warning(unknown: list[str], shown: int = 5) -> str | None:
+    """One log line for `Secrets.unknown_names`, or None when every name matched."""
+    if not unknown:
+        return None
+    more = f" and {len(unknown) - shown} more" if len(unknown) > shown else ""
+    return (
+        f"{len(unknown)} name(s) in the secrets file match nothing in the source "
+        f"(typo, or not selected?): {', '.join(unknown[:shown])}{more}"
+    )
+
+
+def _values(path: Path, data: Any, name: str) -> dict[str, str]:
     if data is None:
         return {}
-    if not isinstance(data, dict) or not all(isinstance(v, str | int | float) for v in data.values()):
+    if not isinstance(data, dict):
         raise ConfigError(f"--secrets-file {path}: '{name}' must map names to string values")
+    for key, value in data.items():
+        # Bool and None are YAML's reading of yes/no/empty: never a secret value.
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            where = f"{name}.{key}" if name in SECTIONS else str(key)
+            raise ConfigError(f"--secrets-file {path}: '{where}' must be a string value (quote it)")
     return {str(k): str(v) for k, v in data.items()}
+
+
+def _close_section(key: Any) -> str | None:
+    close = difflib.get_close_matches(str(key).lower(), SECTIONS, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _is_sectioned(data: dict[Any, Any]) -> bool:
+    # An empty value is an empty section only when its key looks like one (`env_var:`);
+    # elsewhere it is a flat secret without a value, reported as such.
+    return any(
+        key in SECTIONS or isinstance(value, dict | list) or (value is None and _close_section(key))
+        for key, value in data.items()
+    )
+
+
+def _check_sections(path: Path, data: dict[Any, Any]) -> None:
+    for key in data:
+        if key not in SECTIONS:
+            close = _close_section(key)
+            hint = f" (did you mean '{close}'?)" if close else ""
+            raise ConfigError(
+                f"--secrets-file {path}: unknown top-level key {str(key)!r}{hint}; "
+                f"allowed: {', '.join(SECTIONS)} (or a flat mapping of AI secret names to values)"
+            )
 
 
 def load_secrets(path: Path | None) -> Secrets:
@@ -63,9 +131,10 @@ def load_secrets(path: Path | None) -> Secrets:
         return Secrets()
     if not isinstance(data, dict):
         raise ConfigError(f"--secrets-file {path}: expected a mapping")
-    if set(data) <= {"ai_secrets", "env_vars"}:
+    if _is_sectioned(data):
+        _check_sections(path, data)
         return Secrets(
-            _section(path, data.get("ai_secrets"), "ai_secrets"),
-            _section(path, data.get("env_vars"), "env_vars"),
+            _values(path, data.get("ai_secrets"), "ai_secrets"),
+            _values(path, data.get("env_vars"), "env_vars"),
         )
-    return Secrets(ai_secrets=_section(path, data, "ai_secrets"))
+    return Secrets(ai_secrets=_values(path, data, "flat"))

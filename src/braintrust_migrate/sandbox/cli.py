@@ -302,11 +302,14 @@ def seed(
     concurrency: str = typer.Option("8", "--concurrency", help="Requests in flight."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     rows: str = typer.Option("", "--rows", help="Event rows to write (default: per profile; 0: none)."),
+    wait: str = typer.Option(
+        "0", "--wait", help="Seconds to wait for the server to accept connections (one just started with &)."
+    ),
 ) -> None:
     """Fill an org with a realistic, deterministic set of objects of every type, and event rows."""
     from braintrust_migrate.sandbox.seed_cli import run_seed
 
-    run_seed(url, api_key, profile, seed, org_name, concurrency, as_json, rows)
+    run_seed(url, api_key, profile, seed, org_name, concurrency, as_json, rows, wait)
 
 
 if __name__ == "__main__":

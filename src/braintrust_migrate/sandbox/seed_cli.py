@@ -8,7 +8,10 @@ reported as bad input (2); a request refused while seeding exits with 1.
 from __future__ import annotations
 
 import json
+import socket
 import sys
+import time
+from urllib.parse import urlsplit
 
 import typer
 
@@ -30,6 +33,20 @@ def _int_option(raw: str, name: str, *, minimum: int) -> int:
     return value
 
 
+def _wait_for_server(url: str, seconds: int) -> None:
+    """Until `url` accepts connections, for at most `seconds`: a server started in the
+    background a moment ago is not listening yet. Past the deadline, seeding reports it."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((parts.hostname or "", port), timeout=1).close()
+            return
+        except (OSError, ValueError):
+            time.sleep(0.1)
+
+
 def run_seed(
     url: str,
     api_key: str,
@@ -39,6 +56,7 @@ def run_seed(
     concurrency: str,
     as_json: bool,
     rows: str = "",
+    wait: str = "0",
 ) -> None:
     """Validate the raw option values, seed, and print the counts per type (or JSON).
 
@@ -53,6 +71,7 @@ def run_seed(
     seed_value = _int_option(seed, "--seed", minimum=0)
     inflight = _int_option(concurrency, "--concurrency", minimum=1)
     event_rows = _int_option(rows, "--rows", minimum=0) if str(rows).strip() else None
+    _wait_for_server(url, _int_option(wait, "--wait", minimum=0))
     try:
         result = seed_org_sync(
             url,
