@@ -317,8 +317,6 @@ def test_options(api: Api, filled: dict) -> None:
         ({"query": {"select": []}}, "parsed-query"),
         ({"query": source, "fmt": "parquet"}, "fmt"),
         ({"query": source, "audit_log": True}, "audit_log"),
-        ({"query": source, "scope_to_root_span_id": "x"}, "scope_to_root_span_id"),
-        ({"query": source, "mystery": 1}, "mystery"),
         ({"query": source, "version": "abc"}, "version"),
     ):
         response = api.client.post("/btql", json=body)

@@ -7,7 +7,8 @@ event loop, inside one store transaction: authenticate, validate, act, commit.
 Errors are JSON ``{"error": "<message naming the field>"}`` with 400 (bad input,
 including malformed JSON and bad uuids), 401 (missing / unknown key), 403 (no
 access), 404 (unknown id or path), 405 (method not defined by the spec), 413 (body above
-the cap) and 421 (unknown ``Host``; see guard.py); a 500 means a sandbox bug.
+the cap), 421 (unknown ``Host``; see guard.py) and 501 (needs an LLM runtime; see
+unsupported.py); a 500 means a sandbox bug.
 """
 
 from __future__ import annotations
@@ -28,8 +29,18 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from braintrust_migrate.sandbox import admin, attachments, events_api, faults, handlers, special, version
+from braintrust_migrate.sandbox import (
+    admin,
+    attachments,
+    events_api,
+    faults,
+    handlers,
+    special,
+    unsupported,
+    version,
+)
 from braintrust_migrate.sandbox.common import ApiError, Ctx, Request
+from braintrust_migrate.sandbox.functions_push import insert_functions
 from braintrust_migrate.sandbox.guard import (
     DEFAULT_MAX_BODY_BYTES,
     GuardMiddleware,
@@ -267,8 +278,12 @@ def create_app(
         admin.ensure_system_roles(tx)
     routes: list[BaseRoute] = [Route("/v1", _index, methods=["GET"]), *extra_routes, *_admin_routes(state)]
     routes += [*version.routes(state), *attachment_service.routes(), *events_api.routes(state)]
+    routes += unsupported.routes(state)  # /ping, and 501 for what needs an LLM runtime
     for path, by_method in route_table().items():
         routes.append(Route(path, _endpoint(state, path, by_method), methods=list(by_method)))
+    # Not a spec path: the SDK's publish() / `braintrust push` (functions_push.py).
+    push = _endpoint(state, "/insert-functions", {"POST": insert_functions})
+    routes.append(Route("/insert-functions", push, methods=["POST"]))
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     app.state.sandbox = state
     app.add_middleware(faults.FaultMiddleware, controller=fault_controller)

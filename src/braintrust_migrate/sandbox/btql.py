@@ -18,6 +18,10 @@ Decided where the documentation is silent:
   cursor made for another sort is refused. Under ``sort: _pagination_key asc`` it is
   exactly the keyset ``_pagination_key > <last key>``: a row rewritten after it was
   read gets a new, larger key and comes again later. Aggregate queries return no cursor.
+* Body options: ``fmt`` json / jsonl, ``version``, ``disable_limit`` and ``scope_to_root_span_id``
+  are honoured; the other documented options and any unknown one are ignored, like the hosted API
+  does. What the sandbox cannot do answers 400 naming it: ``fmt: parquet``, ``audit_log: true``,
+  a parsed-query JSON object.
 * ``count(…)`` counts rows; ``dimensions:`` may name any top-level field (indexed ones
   are grouped in SQL, others in Python).
 """
@@ -60,17 +64,31 @@ COLUMNS = {
     "_pagination_key": "seq",
 }
 SORTABLE = ("_pagination_key", "created", "_xact_id")
-# Body options of POST /btql the sandbox accepts and ignores, because they do not change the rows.
-_IGNORED_OPTIONS = (
+# Body options of POST /btql that do not change which rows come back, so the sandbox accepts
+# and ignores them (the documented ones, listed for the reader). As on the hosted API, an option
+# nobody documents is ignored too: clients add their own (the SDK's ``query_source``, the old
+# migration tool's ``client_version``) and must not be broken by it.
+IGNORED_OPTIONS = (
     "api_version",
+    "client_version",
     "use_brainstore",
     "use_columnstore",
     "brainstore_realtime",
+    "brainstore_skip_backfill_check",
+    "brainstore_ephemeral_wal",
     "query_timeout_seconds",
     "tz_offset",
+    "relaxed_search_mode",
     "overflow_results",
+    "inference_depth",
+    "force_push_limit",
+    "expected_cost",
+    "lint_mode",
+    "custom_column_scope",
     "query_source",
 )
+# Options the sandbox honours: query, fmt (json / jsonl), version, disable_limit, scope_to_root_span_id.
+_FORMATS = ("json", "jsonl")
 
 _STRING_TYPES = {"type": "string"}
 _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -110,34 +128,41 @@ def btql(ctx: Ctx) -> Response:
         raise bad_request("query: parsed-query JSON objects are not supported by the sandbox; send BTQL text")
     if not isinstance(query_text, str):
         raise bad_request("query: expected a string of native BTQL")
-    fmt = body.get("fmt", "json")
-    if fmt not in (None, "json"):
-        raise bad_request(f"fmt: only 'json' is supported by the sandbox, not {fmt!r}")
+    fmt = body.get("fmt") or "json"
+    if fmt not in _FORMATS:
+        raise bad_request(f"fmt: {fmt!r} is not supported by the sandbox (supported: {', '.join(_FORMATS)})")
     if body.get("audit_log"):
         raise bad_request("audit_log: audit-log queries are not supported by the sandbox")
-    if body.get("scope_to_root_span_id") is not None:
-        raise bad_request("scope_to_root_span_id is not supported by the sandbox")
-    unknown = set(body) - {"query", "fmt", "audit_log", "scope_to_root_span_id", "disable_limit", "version"}
-    unknown -= set(_IGNORED_OPTIONS)
-    if unknown:
-        raise bad_request(f"unknown option(s) for /btql: {', '.join(sorted(unknown))}")
+    root_span_id = body.get("scope_to_root_span_id")
+    if root_span_id is not None and not isinstance(root_span_id, str):
+        raise bad_request("scope_to_root_span_id: expected a string")
     version = parse_xact("version", body.get("version"))
     try:
         query = parse(query_text)
     except BtqlError as exc:
         raise bad_request(f"BTQL: {exc}") from None
-    return _run(ctx, query, version, bool(body.get("disable_limit")))
+    return _run(ctx, query, version, bool(body.get("disable_limit")), root_span_id, fmt)
 
 
 # --- running ------------------------------------------------------------------------------------
 
 
-def _run(ctx: Ctx, q: Query, version: int | None, disable_limit: bool) -> Response:
+def _run(
+    ctx: Ctx,
+    q: Query,
+    version: int | None,
+    disable_limit: bool,
+    root_span_id: str | None = None,
+    fmt: str = "json",
+) -> Response:
     assert q.source is not None
     kind = KINDS[q.source.kind]
     containers = [container(ctx.tx, ctx.caller.org_ids, kind, object_id) for object_id in q.source.ids]
     fields = kind.fields
     where, params = _live(version)
+    if root_span_id is not None:  # the trace of that root span only
+        where.append("root_span_id = ?")
+        params.append(root_span_id)
     if q.filter is not None:
         sql, args = _compile(q.filter)
         where.append(sql)
@@ -147,7 +172,7 @@ def _run(ctx: Ctx, q: Query, version: int | None, disable_limit: bool) -> Respon
         if q.cursor is not None:
             raise bad_request("BTQL: 'cursor:' is not supported with 'measures:'")
         data, schema = _aggregate(ctx, q, containers, fields, where, params, limit)
-        return _respond(data, schema, None)
+        return _respond(data, schema, None, fmt)
     for item in q.select or ():
         if item.field not in fields:
             raise bad_request(f"BTQL: unknown field {item.field!r} in 'select:' for {kind.label} rows")
@@ -171,11 +196,14 @@ def _run(ctx: Ctx, q: Query, version: int | None, disable_limit: bool) -> Respon
             row = orjson.loads(raw)
             data.append({item.alias: row.get(item.field) for item in q.select})
         schema = _schema([item.alias for item in q.select], {i.alias: i.field for i in q.select})
-    return _respond(data, schema, cursor)
+    return _respond(data, schema, cursor, fmt)
 
 
-def _respond(data: list[Any], schema: dict[str, Any], cursor: str | None) -> Response:
+def _respond(data: list[Any], schema: dict[str, Any], cursor: str | None, fmt: str = "json") -> Response:
     headers = {"x-bt-cursor": cursor} if cursor else None
+    if fmt == "jsonl":  # one row per line; the cursor travels in the header only
+        lines = b"".join(orjson.dumps(row) + b"\n" for row in data)
+        return Response(lines, media_type="application/x-ndjson", headers=headers)
     payload = orjson.dumps({"data": data, "schema": schema, "cursor": cursor})
     return Response(payload, media_type="application/json", headers=headers)
 

@@ -4,16 +4,18 @@ and the routing of every data-plane endpoint (also ``/btql`` and the SDK's ``/lo
 Handlers run through :meth:`SandboxState.dispatch` like the object endpoints: one
 store transaction per request, bearer auth, ``{"error": ...}`` on failure.
 
-Fetch (decided where the spec is silent, following its own words): rows are read over
-the whole version history, newest ``_xact_id`` first; a page holds ``limit`` *traces*,
-where a trace is one ``(_xact_id, root_span_id)`` group: all versions written by one
-transaction for one root span, so pages never split a group and the next page starts
-strictly below the page's minimum ``(_xact_id, root_span_id)`` tuple, exactly the
-deprecated ``max_xact_id`` / ``max_root_span_id`` cursor. Later pages therefore return
-older versions of rows seen before (clients must keep the highest ``_xact_id`` per id).
-Rows whose id is deleted (as of ``version``) never show, in any version. The opaque
-``cursor`` encodes that tuple; it is absent when the page is empty. No ``limit``: every
-trace in one page.
+Fetch returns the live rows only: the latest version of each id as of ``version`` (or
+now), never a superseded version and never a deleted id. The spec's ``FetchLimit`` text
+("later pages may return rows which showed up in earlier pages") describes an older
+backend; the hosted API does not do it: a recorded exchange with api.braintrust.dev (the
+Python SDK's ``test_datasets_end_to_end_with_real_backend`` cassette) fetches one event
+after an insert and a merge of one id, and the official SDKs' ``init_dataset().fetch()``
+keep every event they are given. Newest ``_xact_id`` first; a page holds ``limit``
+*traces*, where a trace is one ``(_xact_id, root_span_id)`` group, so pages never split a
+group and the next page starts strictly below the page's minimum ``(_xact_id,
+root_span_id)`` tuple, exactly the deprecated ``max_xact_id`` / ``max_root_span_id``
+cursor. The opaque ``cursor`` encodes that tuple; it is absent when the page is empty.
+No ``limit``: every trace in one page.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from braintrust_migrate.sandbox.events_store import (
     install,
     live_bodies,
     live_count,
+    live_scope,
     parse_xact,
 )
 from braintrust_migrate.sandbox.events_validate import event_error, request_json
@@ -179,22 +182,10 @@ def fetch(ctx: Ctx, c: Container, params: dict[str, Any]) -> Response:
         if max_xact is None or params.get("max_root_span_id") is None:
             raise bad_request("max_xact_id and max_root_span_id form one cursor: pass both (or use cursor)")
         bound = (max_xact, params["max_root_span_id"])
-    where = ["cid = ?", "deleted = 0"]
-    args: list[Any] = [c.cid]
-    deleted_live = "d.sup_xact IS NULL"
-    if version is not None:
-        where.append("xact_id <= ?")
-        args.append(version)
-        deleted_live = "d.xact_id <= ? AND (d.sup_xact IS NULL OR d.sup_xact > ?)"
+    where, args = live_scope(c.cid, version)
     if bound is not None:
         where.append("(xact_id < ? OR (xact_id = ? AND root_span_id < ?))")
         args += [bound[0], bound[0], bound[1]]
-    where.append(
-        "NOT EXISTS (SELECT 1 FROM event_rows d WHERE d.cid = event_rows.cid AND d.id = event_rows.id "
-        f"AND d.deleted = 1 AND {deleted_live})"
-    )
-    if version is not None:
-        args += [version, version]
     scope = " AND ".join(where)
     limit = params.get("limit")
     if limit is not None:

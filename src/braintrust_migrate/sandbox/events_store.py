@@ -556,6 +556,18 @@ def live_bodies(tx: Tx, cid: int) -> Iterator[dict[str, Any]]:
         yield orjson.loads(raw)
 
 
+def live_scope(cid: int, version: int | None) -> tuple[list[str], list[Any]]:
+    """SQL conditions (and their arguments) for the live rows of a container as of ``version``
+    (None: now): the one version of each id that was latest then, tombstones excluded."""
+    if version is None:
+        return ["cid = ?", "sup_xact IS NULL", "deleted = 0"], [cid]
+    return ["cid = ?", "xact_id <= ?", "(sup_xact IS NULL OR sup_xact > ?)", "deleted = 0"], [
+        cid,
+        version,
+        version,
+    ]
+
+
 def live_count(tx: Tx, cid: int) -> int:
     return int(
         tx.execute(

@@ -70,6 +70,12 @@ def create(ctx: Ctx, t: ObjectType, *, put: bool = False) -> dict[str, Any]:
     validate_semantics(t, fields)
     identity = t.put_identity if put and t.put_identity is not None else t.identity
     existing = ctx.tx.find_ident(t.name, org_id, ident_of(identity, fields) or "") if identity else None
+    if existing is None and identity and t.include_global:
+        system = ctx.tx.find_ident(t.name, None, ident_of(identity, fields) or "")
+        if system is not None:  # the org lists it: "an existing role with the same name"
+            if put:
+                raise forbidden(f"name: {t.name} {system.id} is a system {t.name} and cannot be edited")
+            return system.body
     if t.name == "experiment" and fields.get("name") is None:  # optional (and nullable) on create
         fields["name"] = _unique_name(ctx, t, org_id, fields, "experiment")
     if existing is not None and not put:
@@ -302,6 +308,8 @@ def patch(ctx: Ctx, t: ObjectType) -> dict[str, Any]:
     ident = ident_of(t.identity, new)
     if t.identity and ident != ident_of(t.identity, row.body):
         clash = None if t.name == "organization" else ctx.tx.find_ident(t.name, row.org_id, ident or "")
+        if clash is None and t.include_global:  # a system role's name is taken in every org
+            clash = ctx.tx.find_ident(t.name, None, ident or "")
         if clash is not None and clash.id != row.id:
             raise bad_request(f"another {t.name} with the same {', '.join(t.identity)} already exists")
     check_response(t.schema, new)

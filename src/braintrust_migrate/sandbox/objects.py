@@ -279,6 +279,7 @@ TYPES: dict[str, ObjectType] = {
                 ),
                 Ref("function_data.preprocessor.id", FUNCTION_LIKE, strict=False, when=("type", "function")),
                 Ref("function_data.topic_maps.*[*].topic_map_id", FUNCTION_LIKE, strict=False),
+                Ref("function_data.nodes.*.function.function_id", FUNCTION_LIKE, strict=False),
             ),
         ),
         ObjectType(

@@ -131,7 +131,8 @@ class BtqlReader:
 
 @dataclass
 class FetchReader:
-    """Newest-first pages over the whole version history: keep each id's first (latest) sighting."""
+    """Newest-first pages of live rows. The spec allows later pages to repeat older versions of
+    a row (the hosted API no longer does): each id's first (latest) sighting is kept."""
 
     client: ApiClient
     kind: str
