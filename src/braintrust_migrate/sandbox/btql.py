@@ -20,8 +20,9 @@ Decided where the documentation is silent:
   read gets a new, larger key and comes again later. Aggregate queries return no cursor.
 * Body options: ``fmt`` json / jsonl, ``version``, ``disable_limit`` and ``scope_to_root_span_id``
   are honoured; the other documented options and any unknown one are ignored, like the hosted API
-  does. What the sandbox cannot do answers 400 naming it: ``fmt: parquet``, ``audit_log: true``,
-  a parsed-query JSON object.
+  does. What the sandbox cannot do answers 400 naming it: ``fmt: parquet``, ``audit_log: true``.
+* ``query`` may be native BTQL text or a parsed-query JSON object (what the SDK sends); the JSON
+  is translated to the same AST (:mod:`btql_json`), so it supports exactly the text's subset.
 * ``count(…)`` counts rows; ``dimensions:`` may name any top-level field (indexed ones
   are grouped in SQL, others in Python).
 """
@@ -37,6 +38,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from braintrust_migrate.sandbox.btql_json import from_json
 from braintrust_migrate.sandbox.btql_parse import And, BtqlError, Compare, Expr, IsNull, Not, Or, Query, parse
 from braintrust_migrate.sandbox.common import Ctx, bad_request
 from braintrust_migrate.sandbox.events_store import (
@@ -124,10 +126,8 @@ def btql(ctx: Ctx) -> Response:
     if not isinstance(body, dict):
         raise bad_request("Invalid request body: expected a JSON object")
     query_text = body.get("query")
-    if isinstance(query_text, dict):
-        raise bad_request("query: parsed-query JSON objects are not supported by the sandbox; send BTQL text")
-    if not isinstance(query_text, str):
-        raise bad_request("query: expected a string of native BTQL")
+    if not isinstance(query_text, str | dict):
+        raise bad_request("query: expected a string of native BTQL or a parsed-query JSON object")
     fmt = body.get("fmt") or "json"
     if fmt not in _FORMATS:
         raise bad_request(f"fmt: {fmt!r} is not supported by the sandbox (supported: {', '.join(_FORMATS)})")
@@ -138,9 +138,10 @@ def btql(ctx: Ctx) -> Response:
         raise bad_request("scope_to_root_span_id: expected a string")
     version = parse_xact("version", body.get("version"))
     try:
-        query = parse(query_text)
+        query = parse(query_text) if isinstance(query_text, str) else from_json(query_text)
     except BtqlError as exc:
-        raise bad_request(f"BTQL: {exc}") from None
+        form = "" if isinstance(query_text, str) else " (parsed-query JSON)"
+        raise bad_request(f"BTQL{form}: {exc}") from None
     return _run(ctx, query, version, bool(body.get("disable_limit")), root_span_id, fmt)
 
 

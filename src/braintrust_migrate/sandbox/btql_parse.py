@@ -291,12 +291,7 @@ class _Parser:
             self.punct("|")
             if self.tok.kind == "eof":
                 break
-        if q.source is None:
-            raise BtqlError("the query needs a 'from:' clause")
-        if q.measures and q.clauses.count("select"):
-            raise BtqlError("'select:' and 'measures:' cannot be combined")
-        if q.dimensions and not q.measures:
-            raise BtqlError("'dimensions:' needs 'measures:'")
+        check(q)
         return q
 
     def end_of_clause(self, name: str) -> None:
@@ -503,6 +498,16 @@ class _FieldRef:
 @dataclass(frozen=True)
 class _Value:
     value: Any
+
+
+def check(q: Query) -> None:
+    """The rules across clauses, shared with the parsed-query JSON form (:mod:`btql_json`)."""
+    if q.source is None:
+        raise BtqlError("the query needs a 'from:' clause")
+    if q.measures and q.clauses.count("select"):
+        raise BtqlError("'select:' and 'measures:' cannot be combined")
+    if q.dimensions and not q.measures:
+        raise BtqlError("'dimensions:' needs 'measures:'")
 
 
 def parse(text: str) -> Query:

@@ -287,18 +287,32 @@ def check_refs(ctx: Ctx, refs: tuple[Ref, ...], fields: dict[str, Any], org_id: 
 
 
 def _check_one(ctx: Ctx, ref: Ref, path: str, value: str, org_id: str) -> None:
-    if ref.targets == ("user",):
-        user = ctx.tx.get(value, ["user"])
-        ok = ctx.tx.is_member(org_id, value) if user else not ref.strict
-        if not ok:
-            raise bad_request(f"{path}: user {value} is not a member of this organization")
-        return
-    row = ctx.tx.get(value, ref.targets)
-    if row is None and not ref.strict:
-        return
-    # Another org's object is refused with the words of an unknown id: existence is not revealed.
-    if row is None or (row.org_id != org_id and not (row.org_id is None and row.type == "role")):
-        raise bad_request(f"{path}: no {'/'.join(ref.targets)} with id {value} in this organization")
+    """One rule for every reference row: foreign ids are refused in the words of an unknown id."""
+    if not _in_org(ctx, ref.targets, value, org_id):
+        row = ctx.tx.get(value, ref.targets) if ref.targets else None
+        # Not strict: an id that names nothing is kept (it may dangle, as on the real API),
+        # unless it names an object of another org under any type (a leaked source id).
+        if ref.strict or row is not None or _foreign_anywhere(ctx, value, org_id):
+            raise bad_request(f"{path}: no {'/'.join(ref.targets)} with id {value} in this organization")
+
+
+def _in_org(ctx: Ctx, targets: tuple[str, ...], value: str, org_id: str) -> bool:
+    if targets == ("user",):
+        return ctx.tx.get(value, ["user"]) is not None and ctx.tx.is_member(org_id, value)
+    if "organization" in targets and value == org_id:
+        return True
+    row = ctx.tx.get(value, targets) if targets else None
+    if row is None:
+        return False
+    return row.org_id == org_id or (row.org_id is None and row.type == "role")  # system roles
+
+
+def _foreign_anywhere(ctx: Ctx, value: str, org_id: str) -> bool:
+    row = ctx.tx.get(value)
+    if row is None or row.type in ("user", "organization"):
+        # users are global; an org id is "another org" only if it is not this one
+        return row is not None and row.type == "organization" and row.id != org_id
+    return row.org_id is not None and row.org_id != org_id
 
 
 # --- bodies -------------------------------------------------------------------------------------

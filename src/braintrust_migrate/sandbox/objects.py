@@ -43,47 +43,11 @@ from functools import cached_property
 from typing import Literal
 
 from braintrust_migrate.sandbox import spec
+from braintrust_migrate.sandbox.references import FUNCTION_LIKE, OBJECT_ID_TARGETS, REFERENCES, Ref, body_refs
+
+__all__ = ["FUNCTION_LIKE", "OBJECT_ID_TARGETS", "Ref"]  # re-exported: the reference table owns them
 
 Scope = Literal["org", "project", "object", "dataset", "self", "global"]
-
-# AclObjectType / EnvVar object_type -> the sandbox object types its object_id may name.
-# organization-level kinds name the org itself. prompt ids may name functions too
-# (prompts are functions in Braintrust). prompt_session has no endpoints in the spec,
-# so no such object can exist in the sandbox.
-OBJECT_ID_TARGETS: dict[str, tuple[str, ...]] = {
-    "organization": ("organization",),
-    "org_member": ("organization",),
-    "org_project": ("organization",),
-    "project": ("project",),
-    "project_log": ("project",),
-    "experiment": ("experiment",),
-    "dataset": ("dataset",),
-    "prompt": ("prompt", "function"),
-    "function": ("function", "prompt"),
-    "prompt_session": (),
-    "group": ("group",),
-    "role": ("role",),
-}
-
-FUNCTION_LIKE = ("function", "prompt")
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A body field that holds the id of another object.
-
-    ``path`` uses dots, ``[*]`` for every array item and ``*`` for every map value.
-    ``when`` = (key, value): only when the dict holding the id has key == value.
-    ``strict``: the target must exist in the same org (a dangling id is refused).
-    Not strict: only an id of an object that lives in *another* org is refused
-    (used for loosely-typed nested references the hosted API is unlikely to check,
-    while still catching ids leaked from a source org).
-    """
-
-    path: str
-    targets: tuple[str, ...]
-    strict: bool = True
-    when: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -152,13 +116,17 @@ class ObjectType:
     scope: Scope  # how the owning org is found
     identity: tuple[str, ...] = ()  # "POST returns existing" key (within the org)
     put_identity: tuple[str, ...] | None = None  # when PUT matches differently from POST
-    refs: tuple[Ref, ...] = ()
     secret_field: str | None = None  # write-only field, stored apart, never returned
     versioned: bool = False  # has _xact_id versions (prompt, function)
     include_global: bool = False  # lists also show org_id NULL rows (system roles)
     create_output: str | None = None  # response schema of create when it differs
     # Fields of the create body that steer the request and are not stored.
     control_fields: tuple[str, ...] = ("org_name",)
+
+    @property
+    def refs(self) -> tuple[Ref, ...]:
+        """Body fields holding ids of other objects: this type's rows of the reference table."""
+        return body_refs(self.name)
 
     @property
     def item_path(self) -> str:
@@ -220,13 +188,6 @@ TYPES: dict[str, ObjectType] = {
             "Project",
             "org",
             identity=("name",),
-            refs=(
-                Ref("user_id", ("user",)),
-                Ref("settings.baseline_experiment_id", ("experiment",)),
-                Ref(
-                    "settings.default_preprocessor.id", FUNCTION_LIKE, strict=False, when=("type", "function")
-                ),
-            ),
         ),
         ObjectType(
             "experiment",
@@ -234,11 +195,6 @@ TYPES: dict[str, ObjectType] = {
             "Experiment",
             "project",
             identity=("project_id", "name"),
-            refs=(
-                Ref("base_exp_id", ("experiment",)),
-                Ref("dataset_id", ("dataset",)),
-                Ref("parameters_id", FUNCTION_LIKE),
-            ),
             control_fields=("ensure_new",),
         ),
         ObjectType("dataset", "/v1/dataset", "Dataset", "project", identity=("project_id", "name")),
@@ -249,14 +205,6 @@ TYPES: dict[str, ObjectType] = {
             "project",
             identity=("project_id", "slug"),
             versioned=True,
-            refs=(
-                Ref(
-                    "prompt_data.tool_functions[*].id", FUNCTION_LIKE, strict=False, when=("type", "function")
-                ),
-                Ref("prompt_data.mcp.*.id", ("mcp_server",), strict=False, when=("type", "id")),
-                Ref("prompt_data.origin.prompt_id", FUNCTION_LIKE, strict=False),
-                Ref("prompt_data.origin.project_id", ("project",), strict=False),
-            ),
         ),
         ObjectType(
             "function",
@@ -265,22 +213,6 @@ TYPES: dict[str, ObjectType] = {
             "project",
             identity=("project_id", "slug"),
             versioned=True,
-            refs=(
-                Ref(
-                    "prompt_data.tool_functions[*].id", FUNCTION_LIKE, strict=False, when=("type", "function")
-                ),
-                Ref("prompt_data.mcp.*.id", ("mcp_server",), strict=False, when=("type", "id")),
-                Ref("prompt_data.origin.prompt_id", FUNCTION_LIKE, strict=False),
-                Ref("prompt_data.origin.project_id", ("project",), strict=False),
-                Ref(
-                    "origin.object_id",
-                    tuple(sorted({t for ts in OBJECT_ID_TARGETS.values() for t in ts})),
-                    False,
-                ),
-                Ref("function_data.preprocessor.id", FUNCTION_LIKE, strict=False, when=("type", "function")),
-                Ref("function_data.topic_maps.*[*].topic_map_id", FUNCTION_LIKE, strict=False),
-                Ref("function_data.nodes.*.function.function_id", FUNCTION_LIKE, strict=False),
-            ),
         ),
         ObjectType(
             "role",
@@ -289,7 +221,6 @@ TYPES: dict[str, ObjectType] = {
             "org",
             identity=("name",),
             include_global=True,
-            refs=(Ref("member_roles[*]", ("role",)), Ref("add_member_roles[*]", ("role",))),
         ),
         ObjectType(
             "group",
@@ -297,12 +228,6 @@ TYPES: dict[str, ObjectType] = {
             "Group",
             "org",
             identity=("name",),
-            refs=(
-                Ref("member_users[*]", ("user",)),
-                Ref("member_groups[*]", ("group",)),
-                Ref("add_member_users[*]", ("user",)),
-                Ref("add_member_groups[*]", ("group",)),
-            ),
         ),
         ObjectType(
             "acl",
@@ -318,7 +243,6 @@ TYPES: dict[str, ObjectType] = {
                 "restrict_object_type",
                 "role_id",
             ),
-            refs=(Ref("user_id", ("user",)), Ref("group_id", ("group",)), Ref("role_id", ("role",))),
         ),
         ObjectType("user", "/v1/user", "User", "global"),
         ObjectType("organization", "/v1/organization", "Organization", "self", identity=("name",)),
@@ -328,16 +252,6 @@ TYPES: dict[str, ObjectType] = {
             "ProjectAutomation",
             "project",
             identity=("project_id", "name"),
-            refs=(
-                Ref("config.facet_functions[*].id", FUNCTION_LIKE, strict=False, when=("type", "function")),
-                Ref(
-                    "config.topic_map_functions[*].function.id",
-                    FUNCTION_LIKE,
-                    strict=False,
-                    when=("type", "function"),
-                ),
-                Ref("config.data_scope.experiment_id", ("experiment",), strict=False),
-            ),
         ),
         ObjectType(
             "project_score",
@@ -345,9 +259,6 @@ TYPES: dict[str, ObjectType] = {
             "ProjectScore",
             "project",
             identity=("project_id", "name"),
-            refs=(
-                Ref("config.online.scorers[*].id", FUNCTION_LIKE, strict=False, when=("type", "function")),
-            ),
         ),
         ObjectType(
             "project_tag", "/v1/project_tag", "ProjectTag", "project", identity=("project_id", "name")
@@ -361,7 +272,6 @@ TYPES: dict[str, ObjectType] = {
             "View",
             "object",
             identity=("object_type", "object_id", "name"),
-            refs=(Ref("user_id", ("user",), strict=False),),
         ),
         ObjectType("api_key", "/v1/api_key", "ApiKey", "org", create_output="CreateApiKeyOutput"),
         ObjectType(
@@ -371,7 +281,6 @@ TYPES: dict[str, ObjectType] = {
             "org",
             put_identity=("name",),
             create_output="CreateServiceTokenOutput",
-            refs=(Ref("service_account_id", ("user",)),),
         ),
         ObjectType(
             "ai_secret", "/v1/ai_secret", "AISecret", "org", identity=("name",), secret_field="secret"
@@ -420,3 +329,7 @@ def _check_filters() -> None:
 
 
 _check_filters()
+# A reference row for a type that does not exist would silently check nothing.
+_unknown_owners = {r.owner for r in REFERENCES} - set(TYPES)
+if _unknown_owners:
+    raise RuntimeError(f"reference table rows for unknown types: {sorted(_unknown_owners)}")
