@@ -147,14 +147,7 @@ def _add_type(add: Callable[[str, str, Handler], None], t: ObjectType) -> None:
 def _endpoint(state: SandboxState, spec_path: str, by_method: dict[str, Handler]) -> Callable[..., Any]:
     async def endpoint(request: HttpRequest) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
-        req = Request(
-            spec_path=spec_path,
-            method=method,
-            path_params=dict(request.path_params),
-            query=request.query_params.multi_items(),
-            raw_body=await request.body(),
-            authorization=request.headers.get("authorization"),
-        )
+        req = await Request.read(request, spec_path, method)
         return await run_in_threadpool(state.dispatch, by_method[method], req)
 
     return endpoint

@@ -369,14 +369,7 @@ class AttachmentService:
 
         def api(handler: Any, *, with_base: bool) -> Any:
             async def endpoint(request: HttpRequest) -> Response:
-                req = Request(
-                    spec_path=request.url.path,
-                    method=request.method,
-                    path_params={},
-                    query=request.query_params.multi_items(),
-                    raw_body=await request.body(),
-                    authorization=request.headers.get("authorization"),
-                )
+                req = await Request.read(request, request.url.path, request.method, path_params={})
                 base = str(request.base_url)
                 fn = (lambda ctx: handler(ctx, base)) if with_base else handler
                 return await run_in_threadpool(state.dispatch, fn, req)

@@ -13,13 +13,16 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from braintrust_migrate.sandbox import spec
 from braintrust_migrate.sandbox.objects import OBJECT_ID_TARGETS, Ref
 from braintrust_migrate.sandbox.store import KeyInfo, Row, Tx, dumps
+
+if TYPE_CHECKING:
+    from starlette.requests import Request as HttpRequest
 
 
 class ApiError(Exception):
@@ -63,6 +66,20 @@ class Request:
     query: list[tuple[str, str]]
     raw_body: bytes
     authorization: str | None = None
+
+    @classmethod
+    async def read(
+        cls, request: HttpRequest, spec_path: str, method: str, path_params: dict[str, str] | None = None
+    ) -> Request:
+        """The handler's view of a Starlette request (the body read here, on the event loop)."""
+        return cls(
+            spec_path=spec_path,
+            method=method,
+            path_params=dict(request.path_params) if path_params is None else path_params,
+            query=request.query_params.multi_items(),
+            raw_body=await request.body(),
+            authorization=request.headers.get("authorization"),
+        )
 
 
 @dataclass

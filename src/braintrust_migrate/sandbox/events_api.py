@@ -402,14 +402,7 @@ def _endpoint(state: SandboxState, path: str, by_method: dict[str, Op]) -> Calla
     async def endpoint(request: HttpRequest) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
         handler = by_method[method].bind(str(request.base_url).rstrip("/"))
-        req = Request(
-            spec_path=path,
-            method=method,
-            path_params=dict(request.path_params),
-            query=request.query_params.multi_items(),
-            raw_body=await request.body(),
-            authorization=request.headers.get("authorization"),
-        )
+        req = await Request.read(request, path, method)
         return await run_in_threadpool(state.dispatch, handler, req)
 
     return endpoint

@@ -66,14 +66,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
 
 def _endpoint(state: SandboxState, path: str, method: str, fn: Callable[[Ctx], Any]) -> Callable[..., Any]:
     async def endpoint(request: HttpRequest) -> Response:
-        req = Request(
-            spec_path=path,
-            method=method,
-            path_params=dict(request.path_params),
-            query=request.query_params.multi_items(),
-            raw_body=await request.body(),
-            authorization=request.headers.get("authorization"),
-        )
+        req = await Request.read(request, path, method)
         return await run_in_threadpool(state.dispatch, fn, req)
 
     return endpoint
