@@ -12,6 +12,7 @@ from typing import Any, Literal
 from braintrust_migrate.btql import Query
 from braintrust_migrate.client import ApiClient, ApiError, NetworkError, NotFoundError
 from braintrust_migrate.client.errors import SIDE_LABEL, SIDE_VARS
+from braintrust_migrate.engine.private import make_dirs
 from braintrust_migrate.orgs import OrgChoiceError, choose_org, ensure_distinct_orgs
 
 Status = Literal["pass", "fail", "warn", "skip"]
@@ -208,7 +209,7 @@ async def _project_checks(client: ApiClient, org_name: str | None, names: list[s
 def check_state_dir(state_dir: Path) -> Check:
     """The state folder must be creatable and writable before a migration depends on it."""
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(state_dir)  # private, as migrate makes it
         with tempfile.NamedTemporaryFile(dir=state_dir, prefix=".write-check-"):
             pass
     except OSError as exc:

@@ -10,13 +10,14 @@ import os
 import signal
 import sqlite3
 import stat
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from braintrust_migrate.sandbox.faults import FaultSettings
-from tests.engine.cli_run import cli_env, run, seed_small, start
+from tests.engine.cli_run import SCRIPT, cli_env, run, seed_small, start
 
 
 def pair_of(root: Path, source, dest) -> Path:
@@ -202,3 +203,22 @@ def test_everything_in_the_state_dir_is_private(migrated):
     for path in made:
         mode = stat.S_IMODE(os.stat(path).st_mode)
         assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+def test_verify_and_validate_create_their_folders_private(migrated, tmp_path):
+    url, src, dst, root = migrated
+    env = cli_env(url, src, dst, root)
+    done = subprocess.run([SCRIPT, "verify"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    reports = list(pair_of(root, src, dst).rglob("verify_report.json"))
+    assert reports
+    for path in reports[0].parents:
+        if path == root.parent:
+            break
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o700, path
+    fresh_root = tmp_path / "new" / "state"
+    env = cli_env(url, src, dst, fresh_root)
+    done = subprocess.run([SCRIPT, "validate"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for path in (fresh_root, fresh_root.parent):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o700, path

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import orjson
 
+from braintrust_migrate.engine.private import FILE_MODE, make_dirs
 from braintrust_migrate.textsafe import printable
 
 Action = Literal["created", "updated", "unchanged", "conflict", "skipped", "failed"]
@@ -124,9 +125,6 @@ def todo_lines(items: list[dict[str, Any]], examples: int = 3) -> list[str]:
     return lines
 
 
-FILE_MODE, DIR_MODE = 0o600, 0o700
-
-
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace `path` at once, as a 0600 file whatever the umask (reports name every object)."""
     tmp = path.with_name(path.name + ".tmp")
@@ -227,15 +225,6 @@ def summary_text(report: dict[str, Any], examples: int = 3) -> str:
         lines += [f"  {line}" for line in todo_lines(report["follow_ups"], examples)]
     lines += ["", f"failed: {report['failed']}"]
     return "\n".join(printable(line) for line in lines) + "\n"
-
-
-def make_dirs(folder: Path) -> None:
-    """`folder` and its missing parents, as 0700 whatever the umask."""
-    if folder.is_dir():
-        return
-    make_dirs(folder.parent)
-    folder.mkdir(mode=DIR_MODE, exist_ok=True)
-    os.chmod(folder, DIR_MODE)
 
 
 def write_report(folder: Path, report: dict[str, Any]) -> tuple[Path, Path]:

@@ -18,11 +18,12 @@ from typing import Any
 
 import orjson
 
+from braintrust_migrate.engine.private import FILE_MODE, make_dirs, private_file
+
 STATE_FILE = "state.db"
 TOOL_MARKER = "braintrust-migrate"
 # Bumped when a change would mislead an older version reading the file.
 SCHEMA_VERSION = 1
-FILE_MODE = 0o600
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -92,18 +93,11 @@ def pair_folder(state_dir: Path, source_org: str, dest_org: str) -> Path:
     return state_dir / f"{safe(source_org)}__to__{safe(dest_org)}"
 
 
-def _private(path: Path) -> None:
-    """0600 whatever the umask: the state names every object of both orgs."""
-    if not path.exists():
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
-    os.chmod(path, FILE_MODE)
-
-
 class StateStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(path.parent)
         self.path = path
-        _private(path)
+        private_file(path)  # the state names every object of both orgs
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

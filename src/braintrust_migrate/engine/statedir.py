@@ -22,9 +22,9 @@ from typing import IO
 import orjson
 
 from braintrust_migrate.config import ConfigError
+from braintrust_migrate.engine.private import FILE_MODE, make_dirs
 from braintrust_migrate.engine.state import SCHEMA_VERSION, STATE_FILE, TOOL_MARKER, pair_folder
 
-DIR_MODE, FILE_MODE = 0o700, 0o600
 SQLITE_HEADER = b"SQLite format 3\x00"
 LOCK_FILE = "state.lock"
 # Tables every state of ours has had, marker or not (states written before the marker existed).
@@ -92,19 +92,8 @@ def resolve_state_dir(state_dir: Path, source_org: dict, dest_org: dict) -> Stat
 
 def make_private_dirs(folder: Path) -> None:
     """Create `folder` and missing parents as 0700 (whatever the umask); existing ones are left alone."""
-    missing = []
-    probe = folder
-    while not probe.exists():
-        missing.append(probe)
-        if probe.parent == probe:
-            break
-        probe = probe.parent
     try:
-        for path in reversed(missing):
-            path.mkdir(mode=DIR_MODE)
-            os.chmod(path, DIR_MODE)
-        if not folder.is_dir():
-            raise NotADirectoryError(20, "not a directory")
+        make_dirs(folder)
     except OSError as error:
         raise StateDirError(
             f"cannot create the state folder {str(folder)!r}: {error.strerror or error};"

@@ -22,6 +22,7 @@ from braintrust_migrate.engine.inventory import (
     load_views,
     view_owners,
 )
+from braintrust_migrate.engine.private import make_dirs
 from braintrust_migrate.engine.refs import POLYMORPHIC_KINDS
 from braintrust_migrate.engine.report import write_atomic
 from braintrust_migrate.engine.resources import RESOURCE_TYPES, ResourceType
@@ -175,7 +176,7 @@ class Verifier:
             ],
         }
         out = self.folder or folder / "verify" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
-        out.mkdir(parents=True, exist_ok=True)
+        make_dirs(out)
         json_path, text_path = out / "verify_report.json", out / "verify_summary.txt"
         write_atomic(json_path, orjson.dumps(report, option=orjson.OPT_INDENT_2))
         write_atomic(text_path, summary_text(report).encode())
