@@ -115,8 +115,8 @@ class Snapshots:
             last = rows[-1].get("_pagination_key") or last
         return ids, last if self.btql else None
 
-    async def rows(self, version: int, since: int | None) -> AsyncIterator[list[dict[str, Any]]]:
-        """Rows as of `version` last written after transaction `since` (all when None)."""
+    async def rows(self, version: int | None, since: int | None) -> AsyncIterator[list[dict[str, Any]]]:
+        """Rows as of `version` (None: now) last written after transaction `since` (all when None)."""
         async for rows in self._pages(version, since, ("*",)):
             yield rows
 
@@ -232,7 +232,6 @@ class PinnedDataset:
         self._slots = asyncio.Semaphore(WRITES_IN_FLIGHT)
         self._writes: list[asyncio.Task[None]] = []
         self._failed = False
-        self.base: set[str] | None = None  # ids the destination holds after the pins, when written now
         self.deleted = 0
 
     async def replay(self) -> bool:
@@ -270,7 +269,6 @@ class PinnedDataset:
                     f"dataset version {pin} is empty: pins on it cannot be translated"
                 )
             since, live = pin, ids
-        self.base = live
         stream.outcome.notes.append(
             f"{len(todo)} pinned dataset versions written in order:"
             f" {self.versions} row versions, {self.deleted} deletions"
@@ -278,12 +276,23 @@ class PinnedDataset:
         return True
 
     async def finish(self) -> None:
-        """Delete what the destination holds from a pin but the source has deleted since (the
-        stream reads live rows only)."""
-        there = self.base if self.base is not None else (await self.target.ids(None))[0]
+        """Make the destination's live rows the source's: delete what the source has deleted
+        since a pin (the stream reads live rows only), and write again what the destination
+        lacks. The destination is read, not assumed from this state's records: a run from
+        another state folder may have rewound it to a pin since (deleting later rows)."""
+        there, _ = await self.target.ids(None)
         here, _ = await self.source.ids(None)
         if there - here:
             await self._delete(sorted(there - here))
+        missing = here - there
+        if not missing:
+            return
+        async for rows in self.source.rows(None, None):
+            lacking = [row for row in rows if str(row["id"]) in missing]
+            if lacking and not await self._start(lacking):
+                break
+        if await self._drain():
+            self.stream.outcome.notes.append(f"{len(missing)} rows the destination lacked written again")
 
     async def _phase(self, pin: int, since: int | None, live: set[str]) -> tuple[bool, set[str], str | None]:
         """Make the destination, holding `live` (the source as of `since`, or anything when
