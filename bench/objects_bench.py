@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import KEYS, env_for, run_cli, sandbox, set_faults
-from braintrust_migrate.sandbox.seed import seed_org
+from braintrust_migrate.sandbox.seed.run import seed_org
 
 
 def main() -> None:

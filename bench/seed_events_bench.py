@@ -29,8 +29,7 @@ from pathlib import Path
 
 import orjson
 
-from braintrust_migrate.sandbox.seed import seed_org
-from braintrust_migrate.sandbox.seed_events_gen import (
+from braintrust_migrate.sandbox.seed.events_gen import (
     Attachments,
     DatasetRows,
     EventsSpec,
@@ -38,7 +37,8 @@ from braintrust_migrate.sandbox.seed_events_gen import (
     LogTraces,
     round_robin,
 )
-from braintrust_migrate.sandbox.seed_plan import build_plan
+from braintrust_migrate.sandbox.seed.plan import build_plan
+from braintrust_migrate.sandbox.seed.run import seed_org
 
 
 def _serve(db: str, conn: Connection) -> None:

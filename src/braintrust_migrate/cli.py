@@ -269,7 +269,7 @@ def demo(
 ) -> None:
     """Show everything on a local sandbox: seed a source org, then validate, migrate and verify."""
     from braintrust_migrate.demo import DemoOptions, run_demo
-    from braintrust_migrate.sandbox.seed_plan import PROFILES
+    from braintrust_migrate.sandbox.seed.plan import PROFILES
 
     if profile not in PROFILES:
         raise ConfigError(f"--profile {profile!r}: allowed: {', '.join(PROFILES)}")

@@ -21,7 +21,7 @@ from braintrust_migrate.engine.context import Options
 from braintrust_migrate.engine.progress import ProgressView
 from braintrust_migrate.engine.runner import Runner
 from braintrust_migrate.engine.secrets_file import Secrets
-from braintrust_migrate.sandbox.seed import seed_org
+from braintrust_migrate.sandbox.seed.run import seed_org
 from braintrust_migrate.sandbox.server import SandboxServer
 from braintrust_migrate.validate import run_validation
 from braintrust_migrate.verify.runner import Verifier

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from braintrust_migrate.sandbox.admin import SandboxOrg
 from braintrust_migrate.sandbox.faults import FaultSettings
+from braintrust_migrate.sandbox.objects.admin import SandboxOrg
 from braintrust_migrate.sandbox.server import SandboxServer
 from braintrust_migrate.sandbox.testing import unique_org_name
 from tests.oracle import OracleResult, compare_orgs, fingerprint

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from braintrust_migrate.sandbox.seed import seed_org_sync
+from braintrust_migrate.sandbox.seed.run import seed_org_sync
 from braintrust_migrate.sandbox.testing import unique_org_name
 
 SCRIPT = str(Path(sys.executable).parent / "braintrust-migrate")

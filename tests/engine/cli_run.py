@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from braintrust_migrate.btql import Query
-from braintrust_migrate.sandbox.admin import SandboxOrg
+from braintrust_migrate.sandbox.objects.admin import SandboxOrg
 
 SCRIPT = str(Path(sys.executable).with_name("braintrust-migrate"))
 

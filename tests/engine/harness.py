@@ -14,8 +14,8 @@ from braintrust_migrate.engine.resources import BY_NAME, RESOURCE_TYPES
 from braintrust_migrate.engine.runner import Runner, RunResult
 from braintrust_migrate.engine.secrets_file import Secrets
 from braintrust_migrate.engine.state import StateStore, pair_folder
-from braintrust_migrate.sandbox.admin import SandboxOrg
-from braintrust_migrate.sandbox.seed import seed_org
+from braintrust_migrate.sandbox.objects.admin import SandboxOrg
+from braintrust_migrate.sandbox.seed.run import seed_org
 
 
 def settings_for(
@@ -82,7 +82,7 @@ def snapshot(url: str, org: SandboxOrg) -> dict[str, list[dict[str, Any]]]:
     """Every object of the org, per resource type (views per project/experiment/dataset)."""
     data: dict[str, list[dict[str, Any]]] = {}
     for rt in RESOURCE_TYPES:
-        if rt.name in ("views", "org_env_vars"):
+        if rt.name in ("views", "org_env_vars", "acls", "project_settings"):
             continue
         data[rt.name] = list_all(url, org, rt.path)
     data["org_env_vars"] = [e for e in data["env_vars"] if e["object_type"] == "organization"]

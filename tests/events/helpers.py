@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from braintrust_migrate.sandbox.admin import SandboxOrg
+from braintrust_migrate.sandbox.objects.admin import SandboxOrg
 
 # Fields that differ by design between a row and its copy.
 SERVER_FIELDS = {"_xact_id", "_pagination_key", "project_id", "experiment_id", "dataset_id", "org_id", "log_id",

@@ -20,7 +20,7 @@ import httpx
 import orjson
 import pytest
 
-from braintrust_migrate.sandbox.admin import SandboxOrg
+from braintrust_migrate.sandbox.objects.admin import SandboxOrg
 from braintrust_migrate.sandbox.server import SandboxServer
 from braintrust_migrate.urlguard import DownloadGuard, DownloadRefused
 from tests.engine.harness import migrate

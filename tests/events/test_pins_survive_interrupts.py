@@ -33,12 +33,13 @@ class Kill:
 
 
 def killing_send(kill: Kill, send: Any) -> Any:
-    async def wrapped(self: ApiClient, method: str, path: str, *args: Any) -> Any:
+    async def wrapped(self: ApiClient, call: Any) -> Any:
         if id(self) in kill.dead:
             raise Killed
         if self not in kill.clients:
             kill.clients.append(self)
-        response = await send(self, method, path, *args)
+        response = await send(self, call)
+        method, path = call.method, call.path
         is_write = method != "GET" and not path.endswith(("/fetch", "/btql"))
         if kill.after is not None and is_write and self.side == "dest":
             kill.after -= 1
@@ -63,7 +64,7 @@ async def test_dataset_pins_survive_kills_and_state_dir_switches(
     url, src, dst = sandbox_server.url, sandbox_orgs.source, sandbox_orgs.dest
     await seed(url, src, "small", 1)
     kill = Kill()
-    monkeypatch.setattr(ApiClient, "_send", killing_send(kill, ApiClient._send))
+    monkeypatch.setattr(ApiClient, "_attempt", killing_send(kill, ApiClient._attempt))
     for state, writes in KILLS:
         kill.after = writes
         with contextlib.suppress(Killed):

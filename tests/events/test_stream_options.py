@@ -9,7 +9,7 @@ import httpx
 
 from braintrust_migrate.client import ApiClient
 from braintrust_migrate.engine.events.reader import FetchReader, Window
-from braintrust_migrate.sandbox.admin import SandboxOrg
+from braintrust_migrate.sandbox.objects.admin import SandboxOrg
 from tests.engine.harness import migrate
 from tests.events.helpers import all_rows, client, insert
 

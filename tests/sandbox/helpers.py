@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from braintrust_migrate.sandbox import spec
+from braintrust_migrate.sandbox.core import spec
 
 ERROR_STATUSES = {400, 401, 403, 404, 405}
 

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from braintrust_migrate.sandbox import attachments
-from braintrust_migrate.sandbox.admin import SandboxOrg
+from braintrust_migrate.sandbox.events import attachments
 from braintrust_migrate.sandbox.faults import FaultSettings
+from braintrust_migrate.sandbox.objects.admin import SandboxOrg
 from braintrust_migrate.sandbox.server import SandboxServer
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from braintrust_migrate.sandbox import btql_parse as bp
+from braintrust_migrate.sandbox.btql import parse as bp
 from braintrust_migrate.sandbox.server import SandboxServer
 from tests.sandbox.helpers import Api
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from braintrust_migrate.sandbox import btql_parse as bp
-from braintrust_migrate.sandbox.admin import SandboxOrg
-from braintrust_migrate.sandbox.btql_json import from_json
+from braintrust_migrate.sandbox.btql import parse as bp
+from braintrust_migrate.sandbox.btql.json import from_json
+from braintrust_migrate.sandbox.objects.admin import SandboxOrg
 from braintrust_migrate.sandbox.server import SandboxServer
 from tests.sandbox.helpers import Api
 

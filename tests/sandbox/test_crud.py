@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from braintrust_migrate.sandbox.objects import TYPES
+from braintrust_migrate.sandbox.objects.model import TYPES
 from tests.sandbox.factories import CRUD_TYPES, World
 from tests.sandbox.helpers import Api
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from braintrust_migrate.sandbox import spec
+from braintrust_migrate.sandbox.core import spec
 from braintrust_migrate.sandbox.server import SandboxServer
 from tests.sandbox.helpers import Api
 

@@ -17,7 +17,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from braintrust_migrate.sandbox import spec
+from braintrust_migrate.sandbox.core import spec
 from tests.sandbox.helpers import Api
 
 EVENT_PATHS = r"/(insert|fetch|feedback|summarize)$"

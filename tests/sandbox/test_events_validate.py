@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from braintrust_migrate.sandbox import spec
-from braintrust_migrate.sandbox.events_validate import ALLOWED, INSERT_SCHEMAS, event_error
+from braintrust_migrate.sandbox.core import spec
+from braintrust_migrate.sandbox.events.validate import ALLOWED, INSERT_SCHEMAS, event_error
 
 UUID = "6a3f0c1e-1b2c-4d5e-8f90-123456789abc"
 

@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from braintrust_migrate.sandbox.admin import SandboxOrg
 from braintrust_migrate.sandbox.faults import FaultSettings, FaultStats
+from braintrust_migrate.sandbox.objects.admin import SandboxOrg
 from braintrust_migrate.sandbox.server import SandboxServer
 from braintrust_migrate.sandbox.testing import unique_org_name
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from braintrust_migrate.sandbox.objects import TYPES
+from braintrust_migrate.sandbox.objects.model import TYPES
 from tests.sandbox.factories import CRUD_TYPES, World
 from tests.sandbox.helpers import Api
 from tests.sandbox.test_crud import list_params
@@ -223,7 +223,7 @@ def test_ai_secret_type_filter(api: Api) -> None:
 
 def test_experiment_limit_has_a_default_of_1000(api: Api, project: dict) -> None:
     # the only list with a default limit; checking the number itself would need 1001 experiments
-    from braintrust_migrate.sandbox.handlers import _default_limit
+    from braintrust_migrate.sandbox.objects.handlers import _default_limit
 
     assert _default_limit(TYPES["experiment"]) == 1000
     assert _default_limit(TYPES["dataset"]) is None

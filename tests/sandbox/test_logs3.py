@@ -6,7 +6,7 @@ import httpx
 import orjson
 import pytest
 
-from braintrust_migrate.sandbox.admin import SandboxOrg
+from braintrust_migrate.sandbox.objects.admin import SandboxOrg
 from braintrust_migrate.sandbox.server import SandboxServer
 from tests.sandbox.helpers import Api
 

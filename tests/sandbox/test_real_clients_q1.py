@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from braintrust_migrate.sandbox.admin import SandboxOrg, system_role_id
+from braintrust_migrate.sandbox.objects.admin import SandboxOrg, system_role_id
 from braintrust_migrate.sandbox.server import SandboxServer
 from tests.sandbox.helpers import Api
 

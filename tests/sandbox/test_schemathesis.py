@@ -20,8 +20,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from braintrust_migrate.sandbox import spec
-from braintrust_migrate.sandbox.objects import TYPES
+from braintrust_migrate.sandbox.core import spec
+from braintrust_migrate.sandbox.objects.model import TYPES
 from tests.sandbox.factories import CRUD_TYPES, World
 from tests.sandbox.helpers import Api
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from braintrust_migrate.sandbox.admin import SandboxOrg
+from braintrust_migrate.sandbox.objects.admin import SandboxOrg
 from braintrust_migrate.sandbox.server import SandboxServer
 from braintrust_migrate.sandbox.testing import unique_org_name
 from tests.sandbox.helpers import Api

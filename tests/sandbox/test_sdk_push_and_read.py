@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from braintrust_migrate.sandbox.admin import SandboxOrg
+from braintrust_migrate.sandbox.objects.admin import SandboxOrg
 from braintrust_migrate.sandbox.server import SandboxServer
 
 SCRIPT = Path(__file__).with_name("sdk_push_script.py")

@@ -14,7 +14,11 @@ from typing import Any
 
 import pytest
 
-from braintrust_migrate.sandbox.seed import (
+from braintrust_migrate.sandbox.seed.http import SeedClient
+from braintrust_migrate.sandbox.seed.inventory import Inventory, dangling, fetch_inventory, find_references
+from braintrust_migrate.sandbox.seed.names import AWKWARD_NAMES
+from braintrust_migrate.sandbox.seed.plan import Ref
+from braintrust_migrate.sandbox.seed.run import (
     PROFILES,
     SeedError,
     SeedInputError,
@@ -23,10 +27,6 @@ from braintrust_migrate.sandbox.seed import (
     seed_org,
     seed_org_sync,
 )
-from braintrust_migrate.sandbox.seed_http import SeedClient
-from braintrust_migrate.sandbox.seed_inventory import Inventory, dangling, fetch_inventory, find_references
-from braintrust_migrate.sandbox.seed_names import AWKWARD_NAMES
-from braintrust_migrate.sandbox.seed_plan import Ref
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -519,7 +519,7 @@ def test_cli_rejects_a_bad_key_and_an_unreachable_url(sandbox_server: Any) -> No
 
 
 def test_cli_json_summary(sandbox_server: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    from braintrust_migrate.sandbox.seed_cli import run_seed
+    from braintrust_migrate.sandbox.seed.cli import run_seed
 
     org = sandbox_server.create_org(f"seed-json-{uuid.uuid4().hex[:8]}")
     run_seed(sandbox_server.url, org.api_key, "small", "2", "", "4", True)

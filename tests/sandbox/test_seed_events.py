@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from braintrust_migrate.sandbox.faults import FaultSettings
-from braintrust_migrate.sandbox.seed import SeedResult, build_plan, seed_org, seed_org_sync
-from braintrust_migrate.sandbox.seed_events import EventsPhase
-from braintrust_migrate.sandbox.seed_events_gen import DEFAULT_ROWS, DatasetRows, EventsSpec
+from braintrust_migrate.sandbox.seed.events import EventsPhase
+from braintrust_migrate.sandbox.seed.events_gen import DEFAULT_ROWS, DatasetRows, EventsSpec
+from braintrust_migrate.sandbox.seed.run import SeedResult, build_plan, seed_org, seed_org_sync
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -318,7 +318,7 @@ async def test_a_413_halves_the_batches(sandbox_server: Any) -> None:
 
 
 async def test_a_single_oversized_row_is_an_error(sandbox_server: Any) -> None:
-    from braintrust_migrate.sandbox.seed import SeedError
+    from braintrust_migrate.sandbox.seed.run import SeedError
 
     org = sandbox_server.create_org(f"seed-events-big-{uuid.uuid4().hex[:8]}")
     sandbox_server.set_faults(
@@ -346,7 +346,7 @@ def test_cli_rows_option(sandbox_server: Any) -> None:
 
 
 def test_plain_output_lists_event_counts(sandbox_server: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    from braintrust_migrate.sandbox.seed_cli import run_seed
+    from braintrust_migrate.sandbox.seed.cli import run_seed
 
     org = sandbox_server.create_org(f"seed-events-out-{uuid.uuid4().hex[:8]}")
     run_seed(sandbox_server.url, org.api_key, "small", "1", "", "4", False, rows="120")
@@ -411,7 +411,7 @@ async def test_sender_halves_a_refused_batch_and_delivers_every_row_once() -> No
 
 
 async def test_sender_refuses_an_answer_with_missing_row_ids() -> None:
-    from braintrust_migrate.sandbox.seed_http import SeedHTTPError
+    from braintrust_migrate.sandbox.seed.http import SeedHTTPError
 
     def handler(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from braintrust_migrate.sandbox.seed_events_gen import (
+from braintrust_migrate.sandbox.seed.events_gen import (
     END_MS,
     START_MS,
     Attachments,
@@ -25,8 +25,8 @@ from braintrust_migrate.sandbox.seed_events_gen import (
     LogTraces,
     round_robin,
 )
-from braintrust_migrate.sandbox.seed_events_ops import DatasetVersionMarker, EventRowsMarker
-from braintrust_migrate.sandbox.seed_plan import PROFILES, Ref, build_plan
+from braintrust_migrate.sandbox.seed.events_ops import DatasetVersionMarker, EventRowsMarker
+from braintrust_migrate.sandbox.seed.plan import PROFILES, Ref, build_plan
 
 SPAN_TYPES = {"llm", "score", "function", "eval", "task", "tool", "automation", "facet", "preprocessor"}
 

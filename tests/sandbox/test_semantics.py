@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from braintrust_migrate.sandbox.admin import system_role_id
+from braintrust_migrate.sandbox.objects.admin import system_role_id
 from tests.sandbox.factories import PROMPT_DATA
 from tests.sandbox.helpers import Api
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from braintrust_migrate.sandbox import spec
-from braintrust_migrate.sandbox.app import route_table
-from braintrust_migrate.sandbox.objects import TYPES
+from braintrust_migrate.sandbox.core import spec
+from braintrust_migrate.sandbox.http.app import route_table
+from braintrust_migrate.sandbox.objects.model import TYPES
 
 UUID = "6a3f0c1e-1b2c-4d5e-8f90-123456789abc"
 NOT_CRUD = re.compile(r"/(insert|fetch|feedback|summarize|invoke)$|^/v1/(eval|insert|proxy)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 
 from braintrust_migrate import __version__
-from braintrust_migrate.sandbox.admin import SandboxOrg
 from braintrust_migrate.sandbox.faults import FaultSettings
+from braintrust_migrate.sandbox.objects.admin import SandboxOrg
 from braintrust_migrate.sandbox.server import SandboxServer
 
 

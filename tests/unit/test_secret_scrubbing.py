@@ -23,7 +23,7 @@ import orjson
 import pytest
 
 from braintrust_migrate.redact import MASK, register_value, scrub
-from braintrust_migrate.sandbox.admin import SandboxOrg
+from braintrust_migrate.sandbox.objects.admin import SandboxOrg
 from braintrust_migrate.sandbox.server import SandboxServer
 
 SCRIPT = str(Path(sys.executable).with_name("braintrust-migrate"))

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from braintrust_migrate.sandbox.admin import SandboxOrg
+from braintrust_migrate.sandbox.objects.admin import SandboxOrg
 from braintrust_migrate.sandbox.server import SandboxServer
 from tests.engine.cli_run import SCRIPT, cli_env
 

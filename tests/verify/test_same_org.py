@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from braintrust_migrate.sandbox import admin
+from braintrust_migrate.sandbox.objects import admin
 
 SCRIPT = str(Path(sys.executable).with_name("braintrust-migrate"))
 COMMANDS = [["verify"], ["validate", "--write-check"], ["validate", "--json"]]

@@ -1,12 +1,18 @@
-"""The async HTTP client for one side (source or destination) of a migration."""
+"""The async HTTP client for one side (source or destination) of a migration.
+
+A request goes through layers, each in its own module: the retry policy (retry.py) around the
+adaptive limiter (limiter.py) around one attempt, which maps the answer onto a typed error
+(errors.py). httpx sends it with the key as an httpx.Auth (auth.py) and follows redirects itself,
+through two transport wrappers over the aiohttp transport: RedirectLayer vets each redirect
+(redirects.py), StatsLayer counts each exchange (stats.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -15,6 +21,7 @@ import structlog
 from httpx_aiohttp import AiohttpTransport
 
 from braintrust_migrate.client import redirects
+from braintrust_migrate.client.auth import ApiKeyAuth
 from braintrust_migrate.client.body import (
     ACCEPT_ENCODING,
     BadEncoding,
@@ -30,74 +37,35 @@ from braintrust_migrate.client.errors import (
     PaginationError,
     RedirectRefused,
     ResponseTooLarge,
+    describe_transport_error,
     error_for_status,
 )
 from braintrust_migrate.client.limiter import AdaptiveLimiter
 from braintrust_migrate.client.payload import decode, list_items
 from braintrust_migrate.client.retry import RetryPolicy, parse_retry_after
-from braintrust_migrate.redact import register_secret, scrub
+from braintrust_migrate.client.stats import ClientStats, StatsLayer
+from braintrust_migrate.redact import scrub
+
+__all__ = ["ApiClient", "BlobStream", "ClientStats"]
 
 log = structlog.get_logger(__name__)
 
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-MAX_REDIRECTS = 5
 DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 # An error body only feeds a message: keep its start, never fail on its size.
 ERROR_BODY_BYTES = 64 * 1024
+BLOB = "<blob>"
 
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
 
 
-@dataclass
-class ClientStats:
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    errors: int = 0
-    bytes_sent: int = 0
-    bytes_received: int = 0
-    skipped_items: int = 0
-
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-def _describe_transport_error(exc: Exception) -> str:
-    cause = exc.__cause__
-    if cause is not None and type(cause).__module__.startswith("aiohttp"):
-        # The aiohttp transport maps its errors onto httpx's coarsely: describe the original.
-        detail = str(cause).strip()
-        name = type(cause).__name__
-        if isinstance(cause, TimeoutError):
-            return "no response before the timeout"
-        if "Disconnected" in name or "Payload" in name:
-            return f"the connection was dropped mid-response ({detail or name})"
-        return f"connection failed ({detail or name})"
-    kind = {
-        httpx.ConnectTimeout: "connection timed out",
-        httpx.ReadTimeout: "no response before the read timeout",
-        httpx.WriteTimeout: "timed out sending the request",
-        httpx.PoolTimeout: "no free connection in the pool",
-        httpx.RemoteProtocolError: "the connection was dropped mid-response",
-    }.get(type(exc))
-    if kind:
-        return kind
-    text = str(exc).strip()
-    if isinstance(exc, httpx.ConnectError):
-        return f"connection failed ({text or 'refused'})"
-    return text or type(exc).__name__
-
-
-# Where a response's Location header is kept: see _keep_location.
-LOCATION = "x-braintrust-migrate-location"
-
-
-async def _keep_location(response: httpx.Response) -> None:
-    # httpx parses Location even when not following redirects, and a bad one (port 99999) becomes a
-    # transport error that is retried. Redirects are followed by hand (redirects.py): hide it from httpx.
-    if "location" in response.headers:
-        response.headers[LOCATION] = response.headers.pop("location")
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    path: str
+    params: dict[str, Any]
+    content: bytes | None
+    auth: bool
 
 
 class ApiClient:
@@ -120,7 +88,6 @@ class ApiClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         allow_insecure_http: bool = False,
     ) -> None:
-        register_secret(api_key)
         self.side = side
         self.base_url = base_url.rstrip("/")
         self.org_name = org_name
@@ -131,16 +98,19 @@ class ApiClient:
         self.max_response_bytes = max_response_bytes
         self.allow_insecure_http = allow_insecure_http
         self._sleep = sleep
-        self._auth = {"Authorization": f"Bearer {api_key}"}
+        self._auth = ApiKeyAuth(api_key, self.base_url)
+        self._origin = redirects.origin(self.base_url)
         limits = httpx.Limits(
             max_connections=max_concurrent_requests, max_keepalive_connections=max_concurrent_requests
         )
+        wire = StatsLayer(transport or AiohttpTransport(limits=limits), self.stats, side)
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             limits=limits,
-            follow_redirects=False,
-            event_hooks={"response": [_keep_location]},
-            transport=transport or AiohttpTransport(limits=limits),
+            follow_redirects=True,
+            max_redirects=redirects.MAX_REDIRECTS,
+            event_hooks={"request": [self._auth.ascope]},
+            transport=redirects.RedirectLayer(wire),
             headers={
                 "User-Agent": "braintrust-migrate",
                 "Accept": "application/json",
@@ -186,113 +156,69 @@ class ApiClient:
         if json is not None:
             content = orjson.dumps(json)
         clean_params = {k: v for k, v in (params or {}).items() if v is not None}
-        attempt = 0
-        while True:
-            async with self.limiter.slot() as permit:
-                try:
-                    response = await self._send(method, path, clean_params, content, auth)
-                except httpx.TransportError as exc:
-                    self.stats.errors += 1
-                    error: ApiError = NetworkError(
-                        side=self.side,
-                        method=method,
-                        path=path,
-                        url=self.url_for(path),
-                        reason=_describe_transport_error(exc),
-                    )
-                    status = None
-                    retry_after = None
-                else:
-                    status = response.status_code
-                    if status < 400:
-                        self.limiter.on_success()
-                        return response
-                    self.stats.errors += 1
-                    if status == 429:
-                        self.stats.rate_limited += 1
-                        self.limiter.on_throttled(permit)
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    error = error_for_status(status)(
-                        side=self.side, method=method, path=path, status=status, body=response.text
-                    )
-            unsafe = not idempotent and status != 429
-            if status in surface or unsafe or not self.retry.should_retry(attempt, status):
-                raise error
-            delay = self.retry.delay(attempt, retry_after)
-            attempt += 1
-            self.stats.retries += 1
-            log.debug(
-                "retrying request",
-                side=self.side,
-                method=method,
-                path=path,
-                status=status,
-                attempt=attempt,
-                delay=round(delay, 3),
-                reason=scrub(error.message),
-            )
-            await self._sleep(delay)
-
-    async def _send(
-        self, method: str, path: str, params: dict[str, Any], content: bytes | None, auth: bool
-    ) -> httpx.Response:
-        url = self.url_for(path)
-        own_origin = redirects.origin(self.base_url)
-        for _ in range(MAX_REDIRECTS + 1):
-            # Credentials go only to the API's own origin, never to a redirect target elsewhere.
-            headers = dict(self._auth) if auth and redirects.origin(url) == own_origin else {}
-            if content is not None:
-                headers["Content-Type"] = "application/json"
-            started = time.perf_counter()
-            request = self._http.build_request(method, url, params=params, content=content, headers=headers)
-            response = await self._http.send(request, stream=True)
-            location = response.headers.get(LOCATION)
-            redirect = response.status_code in REDIRECT_STATUSES and location is not None
-            self.stats.requests += 1
-            self.stats.bytes_sent += len(content or b"")
-            try:
-                body = b"" if redirect else await self._read(response, method, path)
-            finally:
-                await response.aclose()
-            self.stats.bytes_received += len(body)
-            log.debug(
-                "http",
-                side=self.side,
-                method=method,
-                path=path,
-                status=response.status_code,
-                ms=round((time.perf_counter() - started) * 1000, 1),
-            )
-            if not redirect or location is None:
-                return buffered(response, body)
-            try:
-                hop = redirects.next_hop(
-                    status=response.status_code,
-                    current=str(response.url),
-                    location=location,
-                    method=method,
-                    own_origin=own_origin,
-                    allow_insecure_http=self.allow_insecure_http,
-                )
-            except redirects.Refused as refused:
-                raise RedirectRefused(
-                    side=self.side,
-                    method=method,
-                    path=path,
-                    url=str(response.url),
-                    status=response.status_code,
-                    reason=str(refused),
-                ) from None
-            url, method, params = hop.url, hop.method, {}
-            content = content if hop.keep_body else None
-        raise RedirectRefused(
-            side=self.side,
-            method=method,
-            path=path,
-            url=url,
-            status=response.status_code,
-            reason=f"more than {MAX_REDIRECTS} redirects in a row",
+        call = _Call(method, path, clean_params, content, auth)
+        return await self.retry.run(
+            lambda: self.limiter.run(lambda: self._attempt(call)),
+            sleep=self._sleep,
+            idempotent=idempotent,
+            surface=surface,
+            on_retry=lambda error, attempt, delay: self._on_retry(call, error, attempt, delay),
         )
+
+    def _on_retry(self, call: _Call, error: ApiError, attempt: int, delay: float) -> None:
+        self.stats.retries += 1
+        log.debug(
+            "retrying request",
+            side=self.side,
+            method=call.method,
+            path=call.path,
+            status=error.status,
+            attempt=attempt,
+            delay=round(delay, 3),
+            reason=scrub(error.message),
+        )
+
+    async def _attempt(self, call: _Call) -> httpx.Response:
+        """One exchange (redirects included): the 2xx/3xx response, or its typed error."""
+        where = {"side": self.side, "method": call.method, "path": call.path}
+        try:
+            response = await self._exchange(call)
+        except httpx.TransportError as exc:
+            self.stats.errors += 1
+            reason = describe_transport_error(exc)
+            raise NetworkError(**where, url=self.url_for(call.path), reason=reason) from None
+        except redirects.Refused as refused:
+            raise RedirectRefused(
+                **where, url=refused.url, status=refused.status, reason=str(refused)
+            ) from None
+        status = response.status_code
+        if status < 400:
+            return response
+        self.stats.errors += 1
+        if status == 429:
+            self.stats.rate_limited += 1
+        error = error_for_status(status)(**where, status=status, body=response.text)
+        error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise error
+
+    async def _exchange(self, call: _Call) -> httpx.Response:
+        headers = {"Content-Type": "application/json"} if call.content is not None else {}
+        rules = redirects.Rules(self._origin, allow_insecure_http=self.allow_insecure_http)
+        request = self._http.build_request(
+            call.method,
+            self.url_for(call.path),
+            params=call.params,
+            content=call.content,
+            headers=headers,
+            extensions={redirects.RULES: rules},
+        )
+        response = await self._http.send(request, stream=True, auth=self._auth if call.auth else None)
+        try:
+            body = await self._read(response, call.method, call.path)
+        finally:
+            await response.aclose()
+        self.stats.bytes_received += len(body)
+        return buffered(response, body)
 
     async def _read(self, response: httpx.Response, method: str, path: str) -> bytes:
         """The decoded body, never more than the cap in memory (error bodies are cut short instead)."""
@@ -382,103 +308,65 @@ class ApiClient:
     async def retrying(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run a multi-request operation again on a retryable failure (blob transfers,
         whose streamed bodies the request loop cannot replay)."""
-        attempt = 0
-        while True:
-            try:
-                return await operation()
-            except ApiError as error:
-                if not self.retry.should_retry(attempt, error.status):
-                    raise
-                self.stats.retries += 1
-                await self._sleep(self.retry.delay(attempt))
-                attempt += 1
+
+        def count(error: ApiError, attempt: int, delay: float) -> None:
+            self.stats.retries += 1
+
+        return await self.retry.run(operation, sleep=self._sleep, honour_retry_after=False, on_retry=count)
 
     async def open_blob(
-        self, url: str, check: Callable[[str], Awaitable[None]] | None = None
+        self, url: str, check: redirects.Check | None = None
     ) -> tuple[BlobStream, int | None]:
         """A streamed GET of a signed blob URL (no credentials); holds one request slot until closed.
         Redirects are followed only with `check`, which sees (and may refuse, by raising) each hop."""
         stack = AsyncExitStack()
         await stack.enter_async_context(self.limiter.slot())
-        for hop in range(MAX_REDIRECTS + 1):
-            try:
-                response = await stack.enter_async_context(self._http.stream("GET", url))
-            except httpx.TransportError as exc:
-                await stack.aclose()
-                raise NetworkError(
-                    side=self.side,
-                    method="GET",
-                    path="<blob>",
-                    url=url,
-                    reason=_describe_transport_error(exc),
-                ) from None
-            location = response.headers.get(LOCATION)
-            if response.status_code not in REDIRECT_STATUSES or not location:
-                break
-            self.stats.requests += 1
-            await response.aclose()
-            if check is None or hop == MAX_REDIRECTS:
-                await stack.aclose()
-                raise ApiError(
-                    side=self.side,
-                    method="GET",
-                    path="<blob>",
-                    status=response.status_code,
-                    message=f"blob download redirected ({response.status_code}); not followed",
-                )
-            try:
-                url = redirects.resolve(str(response.url), location)
-                await check(url)
-            except redirects.Refused as refused:
-                await stack.aclose()
-                raise RedirectRefused(
-                    side=self.side,
-                    method="GET",
-                    path="<blob>",
-                    url=str(response.url),
-                    status=response.status_code,
-                    reason=str(refused),
-                ) from None
-            except BaseException:
-                await stack.aclose()
-                raise
-        self.stats.requests += 1
+        rules = redirects.Rules(self._origin, blob=True, check=check)
+        try:
+            response = await stack.enter_async_context(
+                self._http.stream("GET", url, extensions={redirects.RULES: rules})
+            )
+        except BaseException as exc:
+            await stack.aclose()
+            raise self._blob_error("GET", url, exc) from None
         if response.status_code >= 400:
             body = (await _error_body(response)).decode(errors="replace")
             await stack.aclose()
             raise error_for_status(response.status_code)(
-                side=self.side, method="GET", path="<blob>", status=response.status_code, body=body
+                side=self.side, method="GET", path=BLOB, status=response.status_code, body=body
             )
         length = response.headers.get("content-length")
-        return BlobStream(response, stack, self.stats, self.side), int(
-            length
-        ) if length and length.isdigit() else None
+        size = int(length) if length and length.isdigit() else None
+        return BlobStream(response, stack, self.stats, self.side), size
 
     async def put_blob(self, url: str, data: Any, headers: dict[str, str]) -> None:
-        """PUT bytes (or an async iterator of chunks) to a signed upload URL, without credentials."""
+        """PUT bytes (or an async iterator of chunks) to a signed upload URL, without credentials.
+        It carries no redirect rules, so a redirect is not followed (its status is taken as is)."""
         async with self.limiter.slot():
             try:
                 async with self._http.stream("PUT", url, content=data, headers=headers) as response:
                     body = await _error_body(response) if response.status_code >= 400 else b""
-            except httpx.TransportError as exc:
-                raise NetworkError(
-                    side=self.side,
-                    method="PUT",
-                    path="<blob>",
-                    url=url,
-                    reason=_describe_transport_error(exc),
-                ) from None
-            self.stats.requests += 1
-            if isinstance(data, bytes):
-                self.stats.bytes_sent += len(data)
+            except BaseException as exc:
+                raise self._blob_error("PUT", url, exc) from None
             if response.status_code >= 400:
                 raise error_for_status(response.status_code)(
                     side=self.side,
                     method="PUT",
-                    path="<blob>",
+                    path=BLOB,
                     status=response.status_code,
                     body=body.decode(errors="replace"),
                 )
+
+    def _blob_error(self, method: str, url: str, exc: BaseException) -> BaseException:
+        """The typed error for a blob exchange that failed; anything else (a check's refusal) as is."""
+        where = {"side": self.side, "method": method, "path": BLOB}
+        if isinstance(exc, httpx.TransportError):
+            return NetworkError(**where, url=_hop_url(exc, url), reason=describe_transport_error(exc))
+        if isinstance(exc, redirects.NotFollowed):
+            return ApiError(**where, status=exc.status, message=str(exc))
+        if isinstance(exc, redirects.Refused):
+            return RedirectRefused(**where, url=exc.url, status=exc.status, reason=str(exc))
+        return exc
 
     async def list_all(self, path: str, params: Mapping[str, Any] | None = None, **kw: Any) -> list[dict]:
         return [item async for item in self.paginate(path, params, **kw)]
@@ -527,6 +415,14 @@ class BlobStream:
 
     async def aclose(self) -> None:
         await self._stack.aclose()
+
+
+def _hop_url(exc: httpx.TransportError, url: str) -> str:
+    """The URL of the hop that failed (after redirects, not the first one)."""
+    try:
+        return str(exc.request.url)
+    except RuntimeError:  # raised before httpx attached the request
+        return url
 
 
 async def _error_body(response: httpx.Response) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+
 from braintrust_migrate.redact import scrub
 
 BODY_LIMIT = 500
@@ -17,6 +19,8 @@ def trim(body: str, limit: int = BODY_LIMIT) -> str:
 
 class ApiError(Exception):
     """An HTTP exchange that did not succeed. `status` is None for network failures."""
+
+    retry_after: float | None = None  # seconds a 429/503 asked to wait (Retry-After), for the retry policy
 
     def __init__(
         self,
@@ -187,3 +191,30 @@ def error_for_status(status: int) -> type[ApiError]:
     if status in _BY_STATUS:
         return _BY_STATUS[status]
     return ServerError if status >= 500 else ApiError
+
+
+def describe_transport_error(exc: Exception) -> str:
+    """What went wrong on the wire, in words (for NetworkError.reason)."""
+    cause = exc.__cause__
+    if cause is not None and type(cause).__module__.startswith("aiohttp"):
+        # The aiohttp transport maps its errors onto httpx's coarsely: describe the original.
+        detail = str(cause).strip()
+        name = type(cause).__name__
+        if isinstance(cause, TimeoutError):
+            return "no response before the timeout"
+        if "Disconnected" in name or "Payload" in name:
+            return f"the connection was dropped mid-response ({detail or name})"
+        return f"connection failed ({detail or name})"
+    kind = {
+        httpx.ConnectTimeout: "connection timed out",
+        httpx.ReadTimeout: "no response before the read timeout",
+        httpx.WriteTimeout: "timed out sending the request",
+        httpx.PoolTimeout: "no free connection in the pool",
+        httpx.RemoteProtocolError: "the connection was dropped mid-response",
+    }.get(type(exc))
+    if kind:
+        return kind
+    text = str(exc).strip()
+    if isinstance(exc, httpx.ConnectError):
+        return f"connection failed ({text or 'refused'})"
+    return text or type(exc).__name__

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
+
+from braintrust_migrate.client.errors import ApiError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -48,6 +53,18 @@ class AdaptiveLimiter:
             async with self._cond:
                 self._in_flight -= 1
                 self._cond.notify_all()
+
+    async def run(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """One attempt in a slot; its answer tunes the limit (a 429 cuts it, a success grows it)."""
+        async with self.slot() as permit:
+            try:
+                result = await attempt()
+            except ApiError as error:
+                if error.status == 429:
+                    self.on_throttled(permit)
+                raise
+            self.on_success()
+            return result
 
     def on_success(self) -> None:
         # Additive increase: about +1 per `limit` successes.

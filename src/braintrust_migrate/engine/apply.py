@@ -17,23 +17,19 @@ from braintrust_migrate.client import ApiError
 from braintrust_migrate.engine.checksum import checksum, differing_paths, normalize, project
 from braintrust_migrate.engine.context import PLACEHOLDER_PREFIX, RunContext, is_placeholder, placeholder
 from braintrust_migrate.engine.graph import Node, target_keys
-from braintrust_migrate.engine.inventory import identity, load_views
-from braintrust_migrate.engine.refs import UUID_RE, Slot, drop_slots, find_slots
+from braintrust_migrate.engine.inventory import identity, load_owned
+from braintrust_migrate.engine.refs import USER_KIND, UUID_RE, Slot, drop_slots, find_slots
 from braintrust_migrate.engine.report import Action, Outcome, Unresolved
+from braintrust_migrate.engine.resources import BY_KIND, ResourceType
 from braintrust_migrate.engine.state import Mapping
 
 log = structlog.get_logger(__name__)
 
 PLACEHOLDER_RE = re.compile(re.escape(PLACEHOLDER_PREFIX) + r"[a-z_]+:" + UUID_RE.pattern)
-# Create bodies that accept org_name, for keys that see several orgs.
-ORG_NAME_BODY_KINDS = frozenset({"project", "role", "group", "ai_secret", "environment"})
-VERSIONED_KINDS = frozenset({"prompt", "function"})
 # Most reference targets one object may lack and still be recognised as unfinished (3^n variants).
 MAX_UNFINISHED_TARGETS = 6
 UNFINISHED_NOTE = "completed: an earlier run created it without some references"
 OUTSIDE_WINDOW = "reference_outside_window"
-# Kinds written once dataset rows are copied, pinning a version those rows create.
-AFTER_ROWS_KINDS = frozenset({"dataset_snapshot"})
 
 
 @dataclass
@@ -42,6 +38,7 @@ class Translation:
     unresolved: list[Unresolved] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)  # soft references to patch in later
+    skip_reason: str | None = None  # a reference the object cannot go without (on_missing "skip")
     missing_required: bool = False
     outside_required: bool = False  # a required reference targets an object the time window excludes
 
@@ -65,6 +62,16 @@ async def translate(ctx: RunContext, node: Node, *, final: bool) -> Translation:
     to_drop = []
     for slot in find_slots(node.rt.kind, body):
         kind, src_id = slot.target, slot.value
+        if slot.ref.on_missing == "skip":
+            # Copied only once what it names was migrated (this run or an earlier one).
+            dest_id = ctx.peek(kind, src_id)
+            if not dest_id:
+                result.skip_reason = _skip_reason(ctx, slot)
+                if result.skip_reason == "user_not_mapped":  # who to invite, for the to-do list
+                    result.notes.append(f"user {ctx.users.email(src_id) or src_id}")
+                return result
+            slot.parent[slot.key] = dest_id
+            continue
         keys = target_keys(kind, src_id)
         soft = any(key in node.soft for key in keys)
         dest_id = ctx.peek(kind, src_id) if soft and not final else await ctx.resolve(kind, src_id)
@@ -100,6 +107,14 @@ async def translate(ctx: RunContext, node: Node, *, final: bool) -> Translation:
     drop_slots(to_drop)
     _translate_embedded_ids(ctx, body, result)
     return result
+
+
+def _skip_reason(ctx: RunContext, slot: Slot) -> str:
+    if slot.target is None:
+        return "object_type_not_migratable"
+    if slot.target == USER_KIND:
+        return "user_not_mapped" if ctx.users.enabled else "user_mapping_disabled"
+    return slot.ref.skip_reason or "unresolved_reference"
 
 
 def _translate_embedded_ids(ctx: RunContext, body: dict[str, Any], result: Translation) -> None:
@@ -152,14 +167,11 @@ def _fingerprint(value: str) -> str:
 
 def secret_extras(ctx: RunContext, node: Node) -> tuple[dict[str, Any], str | None]:
     """Values the API never returns, from the secrets file; or the reason they are missing."""
-    kind = node.rt.kind
-    if kind == "ai_secret":
-        value = ctx.secrets.ai_secrets.get(node.src.get("name", ""))
-        return ({"secret": value}, None) if value else ({}, "secret_needs_value")
-    if kind == "env_var":
-        value = ctx.secrets.env_var(node.src.get("name", ""), node.project)
-        return ({"value": value}, None) if value else ({}, "env_var_needs_value")
-    return {}, None
+    secret = node.rt.secret
+    if secret is None:
+        return {}, None
+    value = ctx.secrets.value(secret.section, node.src.get("name", ""), node.project)
+    return ({secret.field: value}, None) if value else ({}, secret.missing)
 
 
 def _checksum(body: dict[str, Any], extras: dict[str, Any]) -> str:
@@ -171,9 +183,15 @@ async def _find_dest(
 ) -> tuple[dict[str, Any] | None, Mapping | None]:
     """The destination object for this node, and our id-map entry when it says the object is ours."""
     rt = node.rt
-    # An owner planned by a dry run does not exist yet: it has no views to read.
-    if rt.kind == "view" and body.get("object_id") and not is_placeholder(body["object_id"]):
-        await load_views(ctx.dest, ctx.dst_inv, [(body["object_type"], body["object_id"])])
+    if rt.facet_of is not None:
+        # A part of its owner: the owner's destination object, if the run has it.
+        owner_id = ctx.known.get((rt.facet_of, node.src["id"]))
+        found = ctx.dst_inv.get(rt.facet_of, owner_id) if owner_id else None
+        return found, ctx.state.mapping(*node.key)
+    owner = body.get(rt.owner or "") if rt.per_owner else None
+    # An owner planned by a dry run does not exist yet: it has nothing to read.
+    if owner and not is_placeholder(owner):
+        await load_owned(ctx.dest, ctx.dst_inv, rt, [(body["object_type"], owner)])
     mapping = ctx.state.mapping(*node.key)
     if mapping and mapping.dest_id:
         found = ctx.dst_inv.get(rt.kind, mapping.dest_id)
@@ -189,37 +207,42 @@ async def write(
     rt = node.rt
     payload = {**body, **extras}
     if dest is None:
-        if rt.kind in ORG_NAME_BODY_KINDS and ctx.dest_org_name:
+        if rt.org_name_body and ctx.dest_org_name:
             payload["org_name"] = ctx.dest_org_name
         if ctx.state.mapping(*node.key) is None:
             # An intent: if we die before recording the new id, the next run finds the
             # object by identity and knows it is ours, not a pre-existing conflict.
             ctx.state.record_mapping(rt.kind, node.src["id"], "", None, None)
+        if rt.batch is not None:
+            return await ctx.batcher(rt).create(payload)
         return await ctx.dest.post_json(rt.path, payload)
     if rt.merges(dest):
         return await ctx.dest.patch_json(f"{rt.path}/{dest['id']}", rt.merge_patch(body, dest))
-    renamed = identity(rt, body) != identity(rt, dest)
+    renamed = rt.facet_of is None and identity(rt, body) != identity(rt, dest)
     if rt.update == "patch" or renamed:
         patch = {k: v for k, v in payload.items() if k not in rt.immutable}
-        if rt.kind == "view":
-            patch.update(object_type=body["object_type"], object_id=body["object_id"])
         return await ctx.dest.patch_json(f"{rt.path}/{dest['id']}", patch)
     return await ctx.dest.put_json(rt.path, payload)
 
 
+def _stored_as(rt: ResourceType) -> ResourceType:
+    """The type whose inventory holds what a write returns (a facet's owner)."""
+    return BY_KIND[rt.facet_of] if rt.facet_of else rt
+
+
 def _remember(ctx: RunContext, node: Node, written: dict[str, Any], src_sum: str | None) -> None:
-    rt = node.rt
-    old = ctx.dst_inv.get(rt.kind, written["id"])
+    rt, stored = node.rt, _stored_as(node.rt)
+    old = ctx.dst_inv.get(stored.kind, written["id"])
     if old is not None:
-        ctx.dst_inv.remove(rt, old)
-    ctx.dst_inv.add(rt, written)
+        ctx.dst_inv.remove(stored, old)
+    ctx.dst_inv.add(stored, written)
     ctx.known[node.key] = written["id"]
     ctx.state.record_mapping(rt.kind, node.src["id"], written["id"], src_sum, checksum(rt.body(written)))
     _remember_version(ctx, node, written)
 
 
 def _remember_version(ctx: RunContext, node: Node, dest: dict[str, Any]) -> None:
-    if node.rt.kind in VERSIONED_KINDS and node.src.get("_xact_id") and dest.get("_xact_id"):
+    if node.rt.versioned and node.src.get("_xact_id") and dest.get("_xact_id"):
         ctx.state.record_xact(node.rt.kind, node.src["id"], str(node.src["_xact_id"]), str(dest["_xact_id"]))
 
 
@@ -382,6 +405,9 @@ async def _migrate(ctx: RunContext, node: Node, outcome: Outcome, final: bool) -
         return
     tr = await translate(ctx, node, final=final)
     outcome.unresolved, outcome.notes = tr.unresolved, tr.notes
+    if tr.skip_reason:
+        outcome.action, outcome.reason = "skipped", tr.skip_reason
+        return
     if tr.missing_required:
         outcome.action, outcome.reason = "failed", "unresolved_reference"
         return
@@ -399,14 +425,19 @@ async def _migrate(ctx: RunContext, node: Node, outcome: Outcome, final: bool) -
     outcome.reason = reason
     src_sum = None if tr.pending else _checksum(tr.body, extras)
     dest, mapping = await _find_dest(ctx, node, tr.body)
+    if rt.facet_of is not None and dest is None and not ctx.options.dry_run:
+        outcome.action, outcome.reason = "skipped", f"{rt.facet_of}_not_migrated"
+        return
     if tr.pending and dest is not None:
         # It exists already: settle it whole once its pending references exist.
         outcome.action, outcome.dest_id = "unchanged", dest["id"]
         ctx.known[node.key] = dest["id"]
-        outcome.notes.append("deferred: " + ", ".join(tr.pending))
+        outcome.pending = tr.pending
         return
     if dest is None:
         action: Action = "created"
+    elif rt.update is None:
+        action = "unchanged"  # its identity is its whole content: found means the same
     elif rt.merges(dest):
         # Built-in (every org has it, with its own members): add what the source has, remove nothing.
         action = "updated" if rt.merge_patch(tr.body, dest) else "unchanged"
@@ -426,6 +457,8 @@ async def _migrate(ctx: RunContext, node: Node, outcome: Outcome, final: bool) -
         )
         if unfinished and action == "updated":
             outcome.notes.append(UNFINISHED_NOTE)
+        if action == "conflict" and not rt.body(dest):
+            action, outcome.reason = "updated", None  # the destination holds none of it: nothing lost
     outcome.action = action
     if action in ("unchanged", "conflict"):
         outcome.dest_id = dest["id"] if dest else None
@@ -441,19 +474,24 @@ async def _migrate(ctx: RunContext, node: Node, outcome: Outcome, final: bool) -
         ctx.known[node.key] = outcome.dest_id
         return
     written = await write(ctx, node, tr.body, extras, dest)
+    outcome.pending = tr.pending
+    if not written.get("id"):  # a batch that did not say what it created: nothing to map
+        return
     _remember(ctx, node, written, src_sum)
     outcome.dest_id = written["id"]
-    if tr.pending:
-        outcome.notes.append("deferred: " + ", ".join(tr.pending))
     # This object's log line is written when it is recorded (context.record -> narrate).
 
 
 def _planned_after_rows(ctx: RunContext, node: Node, tr: Translation) -> bool:
-    """In a dry run, whether the missing version is one this run's dataset rows would create."""
-    if not ctx.options.dry_run or node.rt.kind not in AFTER_ROWS_KINDS:
+    """In a dry run, whether the missing version is one this run's rows would create."""
+    if not ctx.options.dry_run or node.rt.phase != "after_rows":
         return False
-    dataset = node.src.get("dataset_id")
-    return bool(dataset) and ("dataset", dataset) in ctx.nodes and "dataset_id" in tr.body
+    return any(
+        slot.ref.version_field in node.rt.required
+        and slot.path in tr.body
+        and any(key in ctx.nodes for key in target_keys(slot.target, slot.value))
+        for slot in find_slots(node.rt.kind, node.src)
+    )
 
 
 async def _plan_after_rows(ctx: RunContext, node: Node, tr: Translation, outcome: Outcome) -> None:

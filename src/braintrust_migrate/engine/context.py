@@ -7,17 +7,15 @@ from typing import Any
 
 from braintrust_migrate.client import ApiClient
 from braintrust_migrate.engine import narrate
+from braintrust_migrate.engine.batch import Batcher
 from braintrust_migrate.engine.graph import Key, Node, target_keys
 from braintrust_migrate.engine.inventory import Inventory, fetch_one, identity
+from braintrust_migrate.engine.refs import ORG_KIND, USER_KIND, ref_at
 from braintrust_migrate.engine.report import Outcome
-from braintrust_migrate.engine.resources import RESOURCE_TYPES, ResourceType
+from braintrust_migrate.engine.resources import BY_KIND, RESOURCE_TYPES, SELF, ResourceType
 from braintrust_migrate.engine.secrets_file import Secrets
 from braintrust_migrate.engine.state import StateStore
 from braintrust_migrate.engine.users import UserMap
-
-KIND_TYPES: dict[str, ResourceType] = {}
-for _rt in RESOURCE_TYPES:
-    KIND_TYPES.setdefault(_rt.kind, _rt)
 
 # A dry run's stand-in for the id an object would get: never sent to the destination.
 PLACEHOLDER_PREFIX = "dry-run:"
@@ -40,7 +38,7 @@ class Options:
     fresh: bool = False
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunContext:
     source: ApiClient
     dest: ApiClient
@@ -62,6 +60,13 @@ class RunContext:
     outside_window: set[Key] = field(default_factory=set)
     _lookups: dict[Key, str | None] = field(default_factory=dict)
     _source_kinds: dict[str, str] | None = None
+    _batchers: dict[str, Batcher] = field(default_factory=dict)
+
+    def batcher(self, rt: ResourceType) -> Batcher:
+        """The one batcher of a type with a batch endpoint, shared by its writers."""
+        if rt.name not in self._batchers:
+            self._batchers[rt.name] = Batcher(self.dest, rt)
+        return self._batchers[rt.name]
 
     def record(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
@@ -78,24 +83,25 @@ class RunContext:
         """The kind of a source-org object id (None for ids that are not the source org's)."""
         if self._source_kinds is None:
             kinds = {oid: kind for kind, objects in self.src_inv.objects.items() for oid in objects}
-            kinds.update({src_id: kind for kind, src_id in self.nodes})
-            for role in self.src_inv.of("role"):
-                if role.get("org_id") is None:
-                    kinds.pop(role["id"], None)  # system roles are global, not the source org's
-            kinds[self.source_org["id"]] = "organization"
+            # A facet shares its owner's id: the id names the owner.
+            kinds.update({n.src["id"]: n.rt.kind for n in self.nodes.values() if n.rt.facet_of is None})
+            for rt in RESOURCE_TYPES:
+                for obj in self.src_inv.of(rt.kind):
+                    if rt.is_system(obj):
+                        kinds.pop(obj["id"], None)  # the platform's, in every org: not the source org's
+            kinds[self.source_org["id"]] = ORG_KIND
             self._source_kinds = kinds
         return self._source_kinds.get(object_id)
 
     def peek(self, kind: str | None, src_id: str) -> str | None:
         """A destination id known now, without waiting or network: this run, then earlier runs."""
-        if kind == "organization":
+        if kind == ORG_KIND:
             return self.dest_org["id"] if src_id == self.source_org["id"] else None
-        if kind == "user":
+        if kind == USER_KIND:
             return self.users.dest_id(src_id)
-        if kind == "role":
-            system = self._system_role(src_id)
-            if system is not None:
-                return system or None
+        system = self._system_twin(kind, src_id)
+        if system is not None:
+            return system or None
         for key in target_keys(kind, src_id):
             if key in self.known:
                 return self.known[key]
@@ -107,13 +113,15 @@ class RunContext:
                 return mapping.dest_id
         return None
 
-    def _system_role(self, src_id: str) -> str | None:
-        """'' when src_id is a system role absent from the destination; None when not a system role."""
-        role = self.src_inv.get("role", src_id)
-        if role is None or role.get("org_id") is not None:
+    def _system_twin(self, kind: str | None, src_id: str) -> str | None:
+        """The destination's own object of that name for a system object; '' when it has none;
+        None when src_id is no system object."""
+        rt = BY_KIND.get(kind or "")
+        obj = self.src_inv.get(rt.kind, src_id) if rt is not None and rt.system else None
+        if rt is None or obj is None or not rt.is_system(obj):
             return None
-        for candidate in self.dst_inv.of("role"):
-            if candidate.get("org_id") is None and candidate.get("name") == role.get("name"):
+        for candidate in self.dst_inv.of(rt.kind):
+            if rt.is_system(candidate) and candidate.get("name") == obj.get("name"):
                 return str(candidate["id"])
         return ""
 
@@ -125,7 +133,7 @@ class RunContext:
     async def resolve(self, kind: str | None, src_id: str) -> str | None:
         """Like peek, then by identity in the destination for targets outside this run."""
         found = self.peek(kind, src_id)
-        if found or kind is None or kind in ("organization", "user"):
+        if found or kind is None or kind in (ORG_KIND, USER_KIND):
             return found
         keys = target_keys(kind, src_id)
         if any(key in self.nodes for key in keys):
@@ -137,18 +145,24 @@ class RunContext:
 
     async def _lookup_by_identity(self, keys: tuple[Key, ...]) -> str | None:
         for kind, src_id in keys:
-            rt = KIND_TYPES.get(kind)
+            rt = BY_KIND.get(kind)
             if rt is None:
                 continue
             obj = self.src_inv.get(kind, src_id) or await fetch_one(self.source, rt, src_id)
             if obj is None:
                 continue
             probe = dict(obj)
-            if rt.scope == "project" and obj.get("project_id"):
-                dest_project = await self.resolve("project", obj["project_id"])
-                if dest_project is None:
+            owner = rt.owner if rt.owner != SELF else None
+            if owner and obj.get(owner):
+                # The owner's destination id, through the reference that names it.
+                ref = ref_at(rt.kind, owner)
+                target = ref.target if ref else None
+                if target is None:
+                    continue
+                dest_owner = await self.resolve(target, obj[owner])
+                if dest_owner is None:
                     return None
-                probe["project_id"] = dest_project
+                probe[owner] = dest_owner
             match = self.dst_inv.find(rt, identity(rt, probe))
             if match is not None:
                 return str(match["id"])

@@ -8,13 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from braintrust_migrate.engine.refs import find_slots
-from braintrust_migrate.engine.resources import SHARED_ID_KINDS, ResourceType
+from braintrust_migrate.engine.resources import BY_KIND, SHARED_ID_KINDS, ResourceType
 
 Key = tuple[str, str]  # (kind, source id)
-
-# Order inside a cycle: the later kinds are created first and get the deferred reference
-# patched in afterwards, so that the objects the UI shows most are written complete.
-CYCLE_ORDER = {"function": 0, "prompt": 1}
 
 
 @dataclass(eq=False)
@@ -33,6 +29,8 @@ class Node:
 
     @property
     def name(self) -> str:
+        if self.rt.name_of is not None:
+            return self.rt.name_of(self.src)
         return str(self.src.get("name") or self.src.get("slug") or self.src["id"])
 
 
@@ -64,7 +62,9 @@ def _break_cycles(nodes: dict[Key, Node]) -> None:
         if len(component) < 2:
             continue
         members = set(component)
-        ranked = sorted(component, key=lambda k: (CYCLE_ORDER.get(k[0], 2), k[1]))
+        # Lower cycle ranks are created first; the others get the deferred reference patched in
+        # afterwards, so that the objects the UI shows most are written complete.
+        ranked = sorted(component, key=lambda k: (BY_KIND[k[0]].cycle_rank, k[1]))
         rank = {key: i for i, key in enumerate(ranked)}
         for key in component:
             node = nodes[key]

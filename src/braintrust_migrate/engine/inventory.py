@@ -9,18 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
-from braintrust_migrate.engine.resources import BY_NAME, RESOURCE_TYPES, VIEW_OBJECT_TYPES, ResourceType
-
-PROJECT_SCOPED_FIELD = "project_id"
-# View and env var identities carry their own owner (object_type, object_id).
-SELF_SCOPED_KINDS = frozenset({"view", "env_var", "dataset_snapshot"})
+from braintrust_migrate.engine.refs import POLYMORPHIC_KINDS
+from braintrust_migrate.engine.resources import RESOURCE_TYPES, SELF, ResourceType
 
 
 def identity(rt: ResourceType, obj: dict[str, Any]) -> tuple[Any, ...]:
     """The key that makes an object unique in its scope, in the ids of `obj`'s own side."""
     key = tuple(obj.get(name) for name in rt.identity)
-    if rt.scope == "project" and rt.kind not in SELF_SCOPED_KINDS:
-        key = (obj.get(PROJECT_SCOPED_FIELD), *key)
+    if rt.owner not in (None, SELF) and rt.owner not in rt.identity:
+        key = (obj.get(rt.owner), *key)
     return (rt.kind, *key)
 
 
@@ -29,7 +26,7 @@ class Inventory:
     side: str
     objects: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
     by_identity: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
-    listed_views: set[tuple[str, str]] = field(default_factory=set)
+    listed_owners: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         self.objects[rt.kind][obj["id"]] = obj
@@ -50,47 +47,67 @@ class Inventory:
         return self.objects.get(kind, {}).values()
 
 
-async def list_type(client: ApiClient, rt: ResourceType, org_name: str | None) -> list[dict[str, Any]]:
-    params: dict[str, Any] = dict(rt.list_params or {})
+async def list_type(
+    client: ApiClient, rt: ResourceType, org_name: str | None, *, filtered: bool = True
+) -> list[dict[str, Any]]:
+    params: dict[str, Any] = dict(rt.list_params or {}) if filtered else {}
     if rt.org_name_param and org_name:
         params["org_name"] = org_name
-    return await client.list_all(rt.path, params, cursor=rt.cursor)
+    return await client.list_all(rt.listing_path, params, cursor=rt.cursor)
+
+
+def listings(types: Iterable[ResourceType]) -> list[tuple[ResourceType, bool]]:
+    """One org-wide listing per kind (types sharing a kind share it, unfiltered when one of them
+    takes every object); facets and types listed per owner have none of their own."""
+    by_kind: dict[str, list[ResourceType]] = {}
+    for rt in types:
+        if rt.facet_of is None and not rt.per_owner:
+            by_kind.setdefault(rt.kind, []).append(rt)
+    return [(group[0], all(rt.list_params for rt in group)) for group in by_kind.values()]
 
 
 async def load_inventory(client: ApiClient, org_name: str | None, types: Iterable[ResourceType]) -> Inventory:
-    """List every given type org-wide (views excluded: they are listed per object)."""
+    """List every given type org-wide (those listed per owner excepted: see load_owned)."""
     inventory = Inventory(client.side)
-    listable = [rt for rt in types if rt.kind != "view" and rt.name != "org_env_vars"]
-    results = await asyncio.gather(*(list_type(client, rt, org_name) for rt in listable))
-    for rt, objects in zip(listable, results, strict=True):
+    todo = listings(types)
+    results = await asyncio.gather(*(list_type(client, rt, org_name, filtered=f) for rt, f in todo))
+    for (rt, _), objects in zip(todo, results, strict=True):
         for obj in objects:
-            target = rt
-            if rt.kind == "env_var" and obj.get("object_type") == "organization":
-                target = BY_NAME["org_env_vars"]
-            inventory.add(target, obj)
+            inventory.add(rt, obj)
     return inventory
 
 
-async def load_views(client: ApiClient, inventory: Inventory, owners: Iterable[tuple[str, str]]) -> None:
-    """Views of each (object_type, object_id) owner, added to the inventory once."""
-    rt = BY_NAME["views"]
-    todo = [owner for owner in owners if owner not in inventory.listed_views]
+async def relist(client: ApiClient, inventory: Inventory, org_name: str | None, rt: ResourceType) -> None:
+    """Read one type's objects again (a later phase sees what the run has written since)."""
+    for old in list(inventory.of(rt.kind)):
+        inventory.remove(rt, old)
+    for obj in await list_type(client, rt, org_name, filtered=False):
+        inventory.add(rt, obj)
+
+
+async def load_owned(
+    client: ApiClient, inventory: Inventory, rt: ResourceType, owners: Iterable[tuple[str, str]]
+) -> None:
+    """Objects of a per-owner type for each (object_type, object_id) owner, added once."""
+    todo = [owner for owner in owners if owner not in inventory.listed_owners]
 
     async def one(object_type: str, object_id: str) -> None:
         try:
-            views = await client.list_all(rt.path, {"object_type": object_type, "object_id": object_id})
+            found = await client.list_all(rt.path, {"object_type": object_type, "object_id": object_id})
         except NotFoundError:
-            views = []
-        for view in views:
-            inventory.add(rt, view)
-        inventory.listed_views.add((object_type, object_id))
+            found = []
+        for obj in found:
+            inventory.add(rt, obj)
+        inventory.listed_owners.add((object_type, object_id))
 
     await asyncio.gather(*(one(*owner) for owner in todo))
 
 
-def view_owners(inventory: Inventory) -> list[tuple[str, str]]:
+def all_owners(rt: ResourceType, inventory: Inventory) -> list[tuple[str, str]]:
+    """Every listed object that may own objects of the per-owner type `rt`."""
     owners = []
-    for object_type, kind in VIEW_OBJECT_TYPES.items():
+    for object_type in sorted(rt.owner_types):
+        kind = POLYMORPHIC_KINDS.get(object_type) or ""
         owners.extend((object_type, obj["id"]) for obj in inventory.of(kind))
     return owners
 
@@ -106,4 +123,5 @@ async def fetch_one(client: ApiClient, rt: ResourceType, object_id: str) -> dict
         raise
 
 
-ALL_LISTABLE = tuple(rt for rt in RESOURCE_TYPES if rt.kind != "view")
+ALL_LISTABLE = tuple(rt for rt in RESOURCE_TYPES if not rt.per_owner and rt.facet_of is None)
+PER_OWNER = tuple(rt for rt in RESOURCE_TYPES if rt.per_owner)

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 
 from braintrust_migrate.engine.report import Outcome
+from braintrust_migrate.engine.resources import BY_KIND, STREAMS
 from braintrust_migrate.textsafe import printable
 
 log = structlog.get_logger("braintrust_migrate")
@@ -34,12 +35,6 @@ VERBS = {
     "failed": "Failed",
 }
 DRY_VERBS = {"created": "Would create", "updated": "Would update"}
-TYPE_NAMES = {
-    "ai_secret": "AI secret",
-    "acl": "ACL",
-    "env_var": "env var",
-    "mcp_server": "MCP server",
-}
 REASONS = {
     "exists_with_different_content": "exists with different content; --overwrite replaces it",
     "changed_in_destination": "changed in the destination since the last run; --overwrite replaces it",
@@ -61,7 +56,8 @@ LEVELS = {"unchanged": "debug", "conflict": "warning", "failed": "error"}
 
 
 def type_name(kind: str) -> str:
-    return TYPE_NAMES.get(kind, kind.replace("_", " "))
+    rt = BY_KIND.get(kind)
+    return rt.label if rt is not None and rt.label else kind.replace("_", " ")
 
 
 def reason_text(reason: str | None) -> str:
@@ -143,11 +139,8 @@ class ProjectStarts:
         project_started(name, self.started, self.total)
 
 
-STREAM_NAMES = {"project_logs": "logs", "experiment": "experiment", "dataset": "dataset"}
-
-
 def stream_finished(kind: str, name: str, rows: int, failed: int, seconds: float) -> None:
-    label = STREAM_NAMES.get(kind, kind)
+    label = STREAMS[kind].label if kind in STREAMS else kind
     line = f"📦 Copied {rows:,} {label} rows: '{printable(name)}'"
     line += f" ({failed:,} failed, {seconds:.1f} s)" if failed else f" ({seconds:.1f} s)"
     level = "warning" if failed else "info"

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from braintrust_migrate.engine.resources import STREAMS
 from braintrust_migrate.textsafe import markup_safe
 
 # The one stderr console: structlog lines print through it (see logs.py).
@@ -30,7 +31,6 @@ WINDOW_S = 10.0  # rates cover the last 10 seconds
 MIN_SPAN_S = 1.0  # below this a rate is noise: not shown
 PLAIN_INTERVAL_S = 10.0
 INTERVAL_ENV = "BRAINTRUST_MIGRATE_PROGRESS_INTERVAL"  # seconds between plain lines (tests shorten it)
-ROW_LABELS = {"project_logs": "logs rows", "experiment": "experiment rows", "dataset": "dataset rows"}
 ACTION_SHORT = {"created": "new", "updated": "upd", "unchanged": "same", "conflict": "conflict"}
 
 Mode = Literal["live", "plain", "off"]
@@ -44,7 +44,8 @@ def set_line_format(fmt: str) -> None:
 
 
 def rows_label(kind: str) -> str:
-    return ROW_LABELS.get(kind, f"{kind} rows")
+    stream = STREAMS.get(kind)
+    return f"{stream.label if stream else kind} rows"
 
 
 def _interval_from_env() -> float:

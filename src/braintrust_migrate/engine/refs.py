@@ -18,14 +18,18 @@ from typing import Any, Literal
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 # What a missing target does to the field: drop the smallest enclosing element
-# (list item, map entry, or the key itself), or fail the object when the field is required.
-OnMissing = Literal["drop", "fail"]
+# (list item, map entry, or the key itself), fail the object when the field is required, or
+# skip the object (it only says something about its targets, e.g. an ACL).
+OnMissing = Literal["drop", "fail", "skip"]
+# Kinds that are no resource type: the org itself, and users (mapped by email, never created).
+ORG_KIND = "organization"
+USER_KIND = "user"
 
 # AclObjectType / origin object_type values, mapped to the kind whose id they hold.
 POLYMORPHIC_KINDS: Mapping[str, str | None] = {
-    "organization": "organization",
-    "org_member": "organization",
-    "org_project": "organization",
+    "organization": ORG_KIND,
+    "org_member": ORG_KIND,
+    "org_project": ORG_KIND,
     "project": "project",
     "project_log": "project",
     "project_logs": "project",
@@ -52,6 +56,8 @@ class Ref:
     # Where "drop" removes: the key (default), the enclosing list item / map entry,
     # or the whole object holding the key (e.g. a function's `origin`).
     drop: Literal["key", "element", "parent"] = "key"
+    # With on_missing "skip": the outcome's reason (a user's comes from the user map).
+    skip_reason: str | None = None
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -71,10 +77,10 @@ def _split(path: str) -> Iterator[str]:
 _FN = {"type": "function"}
 
 REFERENCES: tuple[Ref, ...] = (
-    # project
-    Ref("project", "settings.baseline_experiment_id", "experiment"),
+    # project settings
+    Ref("project_settings", "settings.baseline_experiment_id", "experiment"),
     Ref(
-        "project",
+        "project_settings",
         "settings.default_preprocessor.id",
         "function",
         when=_FN,
@@ -139,12 +145,12 @@ REFERENCES: tuple[Ref, ...] = (
     # roles and groups
     Ref("role", "member_roles[]", "role"),
     Ref("group", "member_groups[]", "group"),
-    Ref("group", "member_users[]", "user"),
-    # acl
-    Ref("acl", "object_id", type_field="object_type", on_missing="fail"),
-    Ref("acl", "user_id", "user", on_missing="fail"),
-    Ref("acl", "group_id", "group", on_missing="fail"),
-    Ref("acl", "role_id", "role", on_missing="fail"),
+    Ref("group", "member_users[]", USER_KIND),
+    # acl: only copied once what it names exists (checked in this order)
+    Ref("acl", "object_id", type_field="object_type", on_missing="skip", skip_reason="object_not_migrated"),
+    Ref("acl", "user_id", USER_KIND, on_missing="skip"),
+    Ref("acl", "group_id", "group", on_missing="skip", skip_reason="group_not_migrated"),
+    Ref("acl", "role_id", "role", on_missing="skip", skip_reason="role_not_migrated"),
     # automations
     Ref(
         "project_automation",
@@ -175,7 +181,7 @@ REFERENCES: tuple[Ref, ...] = (
     ),
     # views
     Ref("view", "object_id", type_field="object_type", on_missing="fail"),
-    Ref("view", "user_id", "user"),
+    Ref("view", "user_id", USER_KIND),
     # env vars
     Ref("env_var", "object_id", type_field="object_type", on_missing="fail"),
     # dataset snapshots (xact_id is translated with the dataset's rows)
@@ -185,6 +191,18 @@ REFERENCES: tuple[Ref, ...] = (
 REFS_BY_OWNER: dict[str, tuple[Ref, ...]] = {}
 for _ref in REFERENCES:
     REFS_BY_OWNER[_ref.owner] = (*REFS_BY_OWNER.get(_ref.owner, ()), _ref)
+
+
+def ref_at(owner: str, path: str) -> Ref | None:
+    """The reference a kind declares at a top-level field (e.g. its owner field)."""
+    return next((ref for ref in REFS_BY_OWNER.get(owner, ()) if ref.path == path), None)
+
+
+def target_kinds(ref: Ref) -> frozenset[str]:
+    """Every kind a reference can point at (a polymorphic one: all that the map names)."""
+    if ref.target:
+        return frozenset({ref.target})
+    return frozenset(kind for kind in POLYMORPHIC_KINDS.values() if kind)
 
 
 @dataclass

@@ -51,6 +51,8 @@ class Outcome:
     unresolved: list[Unresolved] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     differing_fields: list[str] = field(default_factory=list)
+    # References left out for now, patched in once their targets exist (cycles, other projects).
+    pending: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

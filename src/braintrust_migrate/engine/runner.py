@@ -4,6 +4,7 @@ phase (org objects, projects concurrently, deferred references, settings, ACLs),
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -21,14 +22,29 @@ from braintrust_migrate.engine import narrate
 from braintrust_migrate.engine.apply import migrate_node
 from braintrust_migrate.engine.context import Options, RunContext
 from braintrust_migrate.engine.events.reader import Window
-from braintrust_migrate.engine.events.stage import EventStage, RowPlanner, plan_report, stream_report
+from braintrust_migrate.engine.events.stage import (
+    EventStage,
+    RowPlanner,
+    pins_of,
+    plan_report,
+    stream_report,
+)
 from braintrust_migrate.engine.events.stream import StreamOutcome, StreamSpec
-from braintrust_migrate.engine.extras import migrate_acls, migrate_settings
 from braintrust_migrate.engine.graph import Key, Node, link
-from braintrust_migrate.engine.inventory import ALL_LISTABLE, Inventory, load_inventory, load_views
+from braintrust_migrate.engine.inventory import ALL_LISTABLE, Inventory, load_inventory, load_owned, relist
 from braintrust_migrate.engine.progress import ProgressView
 from braintrust_migrate.engine.report import Outcome, build_report, write_report
-from braintrust_migrate.engine.resources import BY_NAME, RESOURCE_TYPES, VIEW_OBJECT_TYPES
+from braintrust_migrate.engine.resources import (
+    BY_KIND,
+    EVENT_STREAMS,
+    PROJECT_TYPE,
+    RESOURCE_TYPES,
+    SELECTABLE,
+    STREAM_SELECTIONS,
+    EventStream,
+    ResourceType,
+)
+from braintrust_migrate.engine.scope import owner_objects, project_of
 from braintrust_migrate.engine.secrets_file import Secrets, unknown_names_warning
 from braintrust_migrate.engine.state import STATE_FILE, StateStore
 from braintrust_migrate.engine.statedir import (
@@ -37,6 +53,7 @@ from braintrust_migrate.engine.statedir import (
     make_private_dirs,
     resolve_state_dir,
 )
+from braintrust_migrate.engine.steps import Step, dependencies, order, repin_types, run_in_order
 from braintrust_migrate.engine.tally import StreamTally
 from braintrust_migrate.engine.users import build_user_map
 from braintrust_migrate.orgs import choose_org, ensure_distinct_orgs
@@ -44,10 +61,6 @@ from braintrust_migrate.orgs import choose_org, ensure_distinct_orgs
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
-# Selectable names that are not object types: event streams.
-STREAMED = ("logs",)
-# Created after dataset rows are copied: they pin dataset versions.
-AFTER_ROWS = frozenset({"dataset_snapshot"})
 MAX_SETTLE_ROUNDS = 5
 
 
@@ -98,70 +111,54 @@ def selected_projects(settings: Settings, inv: Inventory) -> dict[str, dict[str,
     return {pid: projects[pid] for pid in chosen.values() if pid}
 
 
+def run_types(selected: set[str]) -> list[ResourceType]:
+    """The types a selection migrates: those named, and the facets of those named."""
+    chosen = {rt.name for rt in RESOURCE_TYPES if rt.name in selected}
+    return [
+        rt
+        for rt in RESOURCE_TYPES
+        if rt.name in chosen or (rt.facet_of and BY_KIND[rt.facet_of].name in chosen)
+    ]
+
+
+def run_streams(selected: set[str]) -> list[EventStream]:
+    return [stream for stream in EVENT_STREAMS if stream.selected_as in selected]
+
+
 def build_nodes(
-    settings: Settings, selected: set[str], inv: Inventory, projects: dict[str, dict]
+    settings: Settings, types: Iterable[ResourceType], inv: Inventory, projects: dict[str, dict]
 ) -> dict[Key, Node]:
+    """One node per source object the run migrates: of the given types, in the selected projects
+    (objects outside every project always), in the time window for the types it selects."""
     nodes: dict[Key, Node] = {}
     window = Window(settings.migration_created_after, settings.migration_created_before)
-
-    def add(rt_name: str, obj: dict[str, Any], project_id: str | None) -> None:
-        project = projects.get(project_id) if project_id else None
-        node = Node(BY_NAME[rt_name], obj, project.get("name") if project else None, project_id)
-        nodes[node.key] = node
-
-    for project in projects.values():
-        add("projects", project, None)
-    for rt in RESOURCE_TYPES:
-        if rt.name not in selected or rt.name in (
-            "projects",
-            "views",
-            "env_vars",
-            "org_env_vars",
-            "dataset_snapshots",
-        ):
-            continue
-        for obj in inv.of(rt.kind):
-            if rt.scope == "org":
-                add(rt.name, obj, None)
-            elif obj.get("project_id") in projects and (rt.kind != "experiment" or window.admits(obj)):
-                add(rt.name, obj, obj["project_id"])
-    for obj in inv.of("env_var"):
-        owner_type, owner = obj.get("object_type"), obj.get("object_id")
-        if owner_type == "organization" and "org_env_vars" in selected:
-            add("org_env_vars", obj, None)
-        elif owner_type == "project" and "env_vars" in selected and owner in projects:
-            add("env_vars", obj, owner)
-        elif owner_type == "function" and "env_vars" in selected:
-            function = inv.get("function", owner) or inv.get("prompt", owner) or {}
-            if function.get("project_id") in projects:
-                add("env_vars", obj, function["project_id"])
-    if "dataset_snapshots" in selected:
-        for snapshot in inv.of("dataset_snapshot"):
-            dataset = inv.get("dataset", snapshot.get("dataset_id", "")) or {}
-            if dataset.get("project_id") in projects:
-                add("dataset_snapshots", snapshot, dataset["project_id"])
-    if "views" in selected:
-        for view in inv.of("view"):
-            owner_kind = VIEW_OBJECT_TYPES.get(view.get("object_type", ""))
-            owner = inv.get(owner_kind, view.get("object_id", "")) if owner_kind else None
-            if owner_kind == "project" and view["object_id"] in projects:
-                add("views", view, view["object_id"])
-            elif owner and owner.get("project_id") in projects:
-                add("views", view, owner["project_id"])
+    for rt in types:
+        for obj in inv.of(rt.facet_of or rt.kind):
+            if not rt.admits(obj) or (rt.windowed and not window.admits(obj)):
+                continue
+            if rt.facet_of and not rt.body(obj):
+                continue  # nothing of this part to write
+            project_id = project_of(rt, obj, inv)
+            if (rt.scope == "project" or project_id is not None) and project_id not in projects:
+                continue
+            name = projects[project_id].get("name") if project_id else None
+            in_project = rt.scope == "project" or rt.facet_of is not None
+            node = Node(rt, obj, name if in_project else None, project_id if rt.scope == "project" else None)
+            nodes[node.key] = node
     return nodes
 
 
 def outside_window(
-    settings: Settings, selected: set[str], inv: Inventory, projects: dict[str, dict]
+    settings: Settings, types: Iterable[ResourceType], inv: Inventory, projects: dict[str, dict]
 ) -> set[Key]:
-    """Selected experiments the time window leaves out: references to them are dropped, not failed."""
-    if "experiments" not in selected:
-        return set()
+    """Selected objects the time window leaves out: references to them are dropped, not failed."""
     window = Window(settings.migration_created_after, settings.migration_created_before)
     return {
-        ("experiment", e["id"])
-        for e in inv.of("experiment")
-        if e.get("project_id") in projects and not window.admits(e)
+        (rt.kind, obj["id"])
+        for rt in types
+        if rt.windowed
+        for obj in inv.of(rt.kind)
+        if project_of(rt, obj, inv) in projects and not window.admits(obj)
     }
 
 
@@ -191,11 +188,10 @@ class Runner:
         self.interrupted = False
 
     def selection(self) -> set[str]:
-        chosen = set(self.settings.migration_resources) or {rt.name for rt in RESOURCE_TYPES} | {
-            "acls",
-            *STREAMED,
+        chosen = set(self.settings.migration_resources) or {rt.name for rt in SELECTABLE} | {
+            *STREAM_SELECTIONS
         }
-        return chosen | {"projects"}
+        return chosen | {PROJECT_TYPE.name}  # the projects that hold what it copies
 
     async def run(self) -> RunResult:
         """The run; on SIGINT/SIGTERM its tasks are cancelled (streams save their checkpoints) and
@@ -299,26 +295,19 @@ class Runner:
             state.start_run(run_id, {"resources": sorted(selected), "projects": s.migration_projects})
             invocations = state.start_invocation(run_id)
         self.tally = StreamTally(None if self.options.dry_run else state, run_id)
-        source_types = [rt for rt in ALL_LISTABLE if rt.name in selected or rt.name in ("projects", "roles")]
-        if "org_env_vars" in selected:
-            source_types.append(BY_NAME["env_vars"])
+        types, streams = run_types(selected), run_streams(selected)
+        source_types = [rt for rt in ALL_LISTABLE if rt in types or rt.always_listed]
         listed = time.perf_counter()
+        # The destination's later phases are listed when they start (they see this run's writes).
         src_inv, dst_inv = await asyncio.gather(
             load_inventory(source, s.bt_source_org_name, source_types),
-            load_inventory(dest, s.bt_dest_org_name, ALL_LISTABLE),
+            load_inventory(dest, s.bt_dest_org_name, [rt for rt in ALL_LISTABLE if rt.phase == "objects"]),
         )
         log.info("phase finished", phase="listing both orgs", seconds=round(time.perf_counter() - listed, 3))
         projects = selected_projects(s, src_inv)
-        if "views" in selected:
-            owners = [("project", pid) for pid in projects]
-            owners += [
-                (t, o["id"])
-                for t, k in VIEW_OBJECT_TYPES.items()
-                if k != "project"
-                for o in src_inv.of(k)
-                if o.get("project_id") in projects
-            ]
-            await load_views(source, src_inv, owners)
+        for rt in types:
+            if rt.per_owner:
+                await load_owned(source, src_inv, rt, owner_objects(rt, src_inv, projects))
         users = await build_user_map(
             source,
             dest,
@@ -329,23 +318,23 @@ class Runner:
             dest_org=s.bt_dest_org_name,
         )
         ctx = RunContext(
-            source,
-            dest,
-            state,
-            run_id,
-            self.options,
-            source_org,
-            dest_org,
-            s.bt_source_org_name,
-            s.bt_dest_org_name,
-            self.secrets,
-            users,
-            src_inv,
-            dst_inv,
+            source=source,
+            dest=dest,
+            state=state,
+            run_id=run_id,
+            options=self.options,
+            source_org=source_org,
+            dest_org=dest_org,
+            source_org_name=s.bt_source_org_name,
+            dest_org_name=s.bt_dest_org_name,
+            secrets=self.secrets,
+            users=users,
+            src_inv=src_inv,
+            dst_inv=dst_inv,
+            nodes=build_nodes(s, types, src_inv, projects),
+            outside_window=outside_window(s, types, src_inv, projects),
         )
-        ctx.nodes = build_nodes(s, selected, src_inv, projects)
-        ctx.outside_window = outside_window(s, selected, src_inv, projects)
-        self._warn_unknown_secrets(ctx, selected)
+        self._warn_unknown_secrets(ctx, types)
         link(ctx.nodes)
         loop = asyncio.get_running_loop()
         for node in ctx.nodes.values():
@@ -393,7 +382,7 @@ class Runner:
         self._checkpoint = lambda _ctx: report(final=False)
         self.progress.start(Counter(node.rt.name for node in ctx.nodes.values()))
         try:
-            await self._phases(ctx, selected)
+            await self._steps(ctx, types, streams)
         except asyncio.CancelledError:
             if not self.interrupted:
                 raise
@@ -411,17 +400,23 @@ class Runner:
             state.finish_invocation(run_id, status)
         return RunResult(data, json_path, text_path)
 
-    def _warn_unknown_secrets(self, ctx: RunContext, selected: set[str]) -> None:
+    def _warn_unknown_secrets(self, ctx: RunContext, types: list[ResourceType]) -> None:
         """A secrets-file name that matches nothing in the source is most likely misspelt."""
-        names = [(n.rt.kind, n.project, n.src.get("name", "")) for n in ctx.nodes.values()]
-        envs = [(project, name) for kind, project, name in names if kind == "env_var"]
-        unknown = self.secrets.unknown_names(
-            [name for kind, _, name in names if kind == "ai_secret"] if "ai_secrets" in selected else None,
-            [*(name for _, name in envs), *(f"{p}/{name}" for p, name in envs if p)]
-            if {"env_vars", "org_env_vars"} & selected
-            else None,
-        )
-        if warning := unknown_names_warning(unknown):
+        known: dict[str, list[str] | None] = {}
+        for rt in RESOURCE_TYPES:
+            if rt.secret is not None:
+                known.setdefault(rt.secret.section, None)
+        for node in ctx.nodes.values():
+            secret = node.rt.secret
+            if secret is None:
+                continue
+            names = known[secret.section] = known.get(secret.section) or []
+            name = node.src.get("name", "")
+            names += [name, f"{node.project}/{name}"] if node.project else [name]
+        for rt in types:  # a selected type with no object in the source: every name is unknown
+            if rt.secret is not None and known[rt.secret.section] is None:
+                known[rt.secret.section] = []
+        if warning := unknown_names_warning(self.secrets.unknown_in(known)):
             log.warning(warning)
 
     def _merged_outcomes(self, ctx: RunContext) -> list[Outcome]:
@@ -438,47 +433,68 @@ class Runner:
         if len(ctx.outcomes) % self.settings.migration_checkpoint_interval == 0 and self._checkpoint:
             self._checkpoint(ctx)
 
-    async def _phases(self, ctx: RunContext, selected: set[str]) -> None:
+    async def _steps(self, ctx: RunContext, types: list[ResourceType], streams: list[EventStream]) -> None:
+        """Every step of the run in the order the tables imply (engine/steps.py)."""
         clock = PhaseClock()
         s = self.settings
         per_type: dict[tuple[str | None, str], asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(s.migration_max_concurrent_resources)
         )
-        org_nodes = [n for n in ctx.nodes.values() if n.project_id is None]
+        graph = dependencies(types, streams)
+        log.debug("run order", steps=order(graph))
+        totals = self.progress.add_rows_total if self.progress.enabled else None
+
+        def on_rows(spec: StreamSpec, rows: int, nbytes: int) -> None:
+            self.tally.on_rows(spec, rows, nbytes)
+            self.progress.advance_rows(spec, rows, nbytes)
+
+        stage = EventStage(ctx, s, on_rows, totals)
+
+        async def run(step: Step) -> None:
+            if step.phase == "objects":
+                await self._objects(ctx, per_type)
+                await self._settle_deferred(ctx)
+            elif step.phase is not None:
+                await self._later_phase(ctx, step.phase, per_type)
+            elif step.stream is not None:
+                await self._rows(ctx, stage, step.stream)
+            elif step.repin is not None and not self.options.dry_run:
+                await self._repin(ctx, types, step.repin)
+            clock.lap(step.name)
+
+        await run_in_order(graph, run)
+
+    async def _objects(
+        self, ctx: RunContext, per_type: dict[tuple[str | None, str], asyncio.Semaphore]
+    ) -> None:
+        """Objects outside projects (projects included) first, then every project's at once."""
+        nodes = [n for n in ctx.nodes.values() if n.rt.phase == "objects"]
         narrate.org_phase_started()
-        await self._run_dag(ctx, org_nodes, per_type)
-        clock.lap("org objects and projects")
+        await self._run_dag(ctx, [n for n in nodes if n.project_id is None], per_type)
         by_project: dict[str, list[Node]] = {}
-        for node in ctx.nodes.values():
-            if node.project_id is not None and node.rt.kind not in AFTER_ROWS:
+        for node in nodes:
+            if node.project_id is not None:
                 by_project.setdefault(node.project_id, []).append(node)
-        project_slots = asyncio.Semaphore(s.migration_max_concurrent)
+        project_slots = asyncio.Semaphore(self.settings.migration_max_concurrent)
         starts = narrate.ProjectStarts(len(by_project))
 
-        async def one_project(nodes: list[Node]) -> None:
+        async def one_project(members: list[Node]) -> None:
             async with project_slots:
-                starts(nodes[0].project)
-                await self._run_dag(ctx, nodes, per_type)
+                starts(members[0].project)
+                await self._run_dag(ctx, members, per_type)
 
-        await asyncio.gather(*(one_project(nodes) for nodes in by_project.values()))
-        clock.lap("project objects")
-        await self._settle_deferred(ctx)
-        clock.lap("deferred references")
-        if "projects" in selected:
-            projects = [node for node in org_nodes if node.rt.kind == "project"]
-            for outcome in await self._bounded(migrate_settings(ctx, node) for node in projects):
-                if outcome:
-                    self._record(ctx, outcome)
-        clock.lap("project settings")
-        if "acls" in selected:
-            await migrate_acls(ctx)
-            clock.lap("acls")
-        if not self.options.dry_run:
-            await self._events(ctx, selected)
-            clock.lap("event data")
-        else:
-            await self._after_rows(ctx)
-            await self._plan_rows(ctx, selected)
+        await asyncio.gather(*(one_project(members) for members in by_project.values()))
+
+    async def _later_phase(
+        self, ctx: RunContext, phase: str, per_type: dict[tuple[str | None, str], asyncio.Semaphore]
+    ) -> None:
+        """A phase after the objects: its destination objects are read again first (the run has
+        written since), then its objects are written with every reference final."""
+        nodes = [n for n in ctx.nodes.values() if n.rt.phase == phase]
+        listed = {n.rt.name: n.rt for n in nodes if n.rt in ALL_LISTABLE}
+        for rt in listed.values():
+            await relist(ctx.dest, ctx.dst_inv, ctx.dest_org_name, rt)
+        await self._run_dag(ctx, nodes, per_type, final=True)
 
     async def _bounded(self, coroutines: Iterable[Awaitable[T]]) -> list[T]:
         """Run independent steps concurrently, as many at once as one resource type may."""
@@ -490,45 +506,37 @@ class Runner:
 
         return list(await asyncio.gather(*(one(step) for step in coroutines)))
 
-    async def _after_rows(self, ctx: RunContext) -> None:
-        nodes = [node for node in ctx.nodes.values() if node.rt.kind in AFTER_ROWS]
-        for outcome in await self._bounded(migrate_node(ctx, node) for node in nodes):
-            self._record(ctx, outcome)
+    async def _rows(self, ctx: RunContext, stage: EventStage, stream: EventStream) -> None:
+        """One stream's rows; a dry run reads, per container, how many the real run would copy."""
+        if self.options.dry_run:
+            self.row_plan += await RowPlanner(ctx, self.settings).plan(stage.specs(stream, planned=True))
+            return
+        self.streams += await stage.run_streams(stage.specs(stream))
+        stage.record_pins(stream)
 
-    async def _plan_rows(self, ctx: RunContext, selected: set[str]) -> None:
-        """A dry run reads, per container, how many rows the real run would copy."""
-        stage = EventStage(ctx, self.settings, selected, lambda *_: None, None)
-        kinds = ("dataset", "experiment", "project_logs")
-        specs = [spec for kind in kinds for spec in stage.specs(kind, planned=True)]
-        self.row_plan = await RowPlanner(ctx, self.settings).plan(specs)
-
-    async def _events(self, ctx: RunContext, selected: set[str]) -> None:
-        """Dataset rows, then what pins their versions, then experiment rows and logs."""
-        totals = self.progress.add_rows_total if self.progress.enabled else None
-
-        def on_rows(spec: StreamSpec, rows: int, nbytes: int) -> None:
-            self.tally.on_rows(spec, rows, nbytes)
-            self.progress.advance_rows(spec, rows, nbytes)
-
-        stage = EventStage(ctx, self.settings, selected, on_rows, totals)
-        self.streams = await stage.run_streams(stage.specs("dataset"))
-        stage.record_pins()
-        repin = [
-            o
-            for o in ctx.outcomes
-            if o.kind == "experiment" and ctx.nodes[(o.kind, o.source_id)].src.get("dataset_version")
+    async def _repin(self, ctx: RunContext, types: list[ResourceType], stream: EventStream) -> None:
+        """Objects pinning a version of `stream`'s rows, written again now that those rows exist."""
+        pinning = set(repin_types(types, stream))
+        outcomes = {(o.kind, o.source_id): o for o in ctx.outcomes}
+        todo = [
+            (outcomes[node.key], node)
+            for node in ctx.nodes.values()
+            if node.rt in pinning
+            and node.key in outcomes
+            and pins_of(node.rt, node.src)
+            and outcomes[node.key].action not in ("failed", "skipped", "conflict")
         ]
-        repin = [o for o in repin if o.action not in ("failed", "skipped", "conflict")]
-        seconds = await self._bounded(
-            migrate_node(ctx, ctx.nodes[(o.kind, o.source_id)], final=True) for o in repin
-        )
-        for first, second in zip(repin, seconds, strict=True):
+        seconds = await self._bounded(migrate_node(ctx, node, final=True) for _, node in todo)
+        for (first, _), second in zip(todo, seconds, strict=True):
             self._merge_settled(ctx, first, second)
-        await self._after_rows(ctx)
-        self.streams += await stage.run_streams(stage.specs("experiment") + stage.specs("project_logs"))
 
     async def _run_dag(
-        self, ctx: RunContext, nodes: list[Node], sems: dict[tuple[str | None, str], asyncio.Semaphore]
+        self,
+        ctx: RunContext,
+        nodes: list[Node],
+        sems: dict[tuple[str | None, str], asyncio.Semaphore],
+        *,
+        final: bool = False,
     ) -> None:
         async def one(node: Node) -> None:
             assert node.done is not None
@@ -537,8 +545,10 @@ class Runner:
                     dep_done = ctx.nodes[dep].done
                     if dep_done is not None:
                         await asyncio.shield(dep_done)
-                async with sems[(node.project_id, node.rt.name)]:
-                    outcome = await migrate_node(ctx, node)
+                # A batched type's writers must meet in its batcher: the batch bounds them.
+                slot = contextlib.nullcontext() if node.rt.batch else sems[(node.project_id, node.rt.name)]
+                async with slot:
+                    outcome = await migrate_node(ctx, node, final=final)
                 self._record(ctx, outcome)
                 node.done.set_result(outcome.dest_id if outcome.action != "failed" else None)
             finally:
@@ -554,7 +564,7 @@ class Runner:
         one just patched are revisited until nothing changes (a few rounds at most).
         """
         by_key = {(o.kind, o.source_id): o for o in ctx.outcomes}
-        todo = [o for o in ctx.outcomes if any(n.startswith("deferred: ") for n in o.notes)]
+        todo = [o for o in ctx.outcomes if o.pending]
         for _ in range(MAX_SETTLE_ROUNDS):
             if not todo:
                 return
@@ -574,7 +584,7 @@ class Runner:
             ]
 
     def _merge_settled(self, ctx: RunContext, first: Outcome, second: Outcome) -> None:
-        first.notes = [n for n in first.notes if not n.startswith("deferred: ")]
+        first.pending = second.pending
         if second.action == "failed" or first.action == "unchanged":
             first.action, first.reason, first.error = second.action, second.reason, second.error
         first.unresolved = second.unresolved

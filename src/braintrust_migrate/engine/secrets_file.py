@@ -15,7 +15,7 @@ is named, not read as a secret called "ai_secret".
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,9 +34,14 @@ class Secrets:
     env_vars: dict[str, str] = field(default_factory=dict)
 
     def env_var(self, name: str, project: str | None) -> str | None:
-        if project and f"{project}/{name}" in self.env_vars:
-            return self.env_vars[f"{project}/{name}"]
-        return self.env_vars.get(name)
+        return self.value("env_vars", name, project)
+
+    def value(self, section: str, name: str, project: str | None) -> str | None:
+        """A section's value for `name`; `<project>/<name>` first for an object inside a project."""
+        values: dict[str, str] = getattr(self, section)
+        if project and f"{project}/{name}" in values:
+            return values[f"{project}/{name}"]
+        return values.get(name)
 
     def unknown_names(
         self, ai_secret_names: Iterable[str] | None, env_var_names: Iterable[str] | None
@@ -47,11 +52,13 @@ class Secrets:
         variables; a file key `P/N` matches only the latter, a plain key matches the former.
         None for a section means its resource type is not selected: not checked.
         """
+        return self.unknown_in({"ai_secrets": ai_secret_names, "env_vars": env_var_names})
+
+    def unknown_in(self, known_by_section: Mapping[str, Iterable[str] | None]) -> list[str]:
+        """`unknown_names` for any sections: section -> the names the source has (None: not checked)."""
         unknown: list[str] = []
-        for section, names, known in (
-            ("ai_secrets", self.ai_secrets, ai_secret_names),
-            ("env_vars", self.env_vars, env_var_names),
-        ):
+        for section, known in known_by_section.items():
+            names: dict[str, str] = getattr(self, section)
             if known is None:
                 continue
             present = set(known)

@@ -99,7 +99,7 @@ def _load_orgs_file(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, st
 
 
 def _provision(server: Any, orgs: list[dict[str, Any]], grants: list[dict[str, str]]) -> None:
-    from braintrust_migrate.sandbox import admin
+    from braintrust_migrate.sandbox.objects import admin
 
     existing = {o.name: o for o in server.orgs()}
     for org in orgs:
@@ -124,7 +124,7 @@ def _provision(server: Any, orgs: list[dict[str, Any]], grants: list[dict[str, s
 
 
 def _ensure_key(server: Any, org_name: str, key: str) -> None:
-    from braintrust_migrate.sandbox import admin
+    from braintrust_migrate.sandbox.objects import admin
 
     with server.store.transaction() as tx:
         known = tx.key_exists(key)
@@ -190,7 +190,7 @@ def serve(
 ) -> None:
     """Serve the Braintrust-compatible sandbox API until Ctrl-C / SIGTERM."""
     from braintrust_migrate.sandbox import faults
-    from braintrust_migrate.sandbox.guard import DEFAULT_MAX_BODY_BYTES
+    from braintrust_migrate.sandbox.http.guard import DEFAULT_MAX_BODY_BYTES
     from braintrust_migrate.sandbox.server import SandboxServer
 
     try:
@@ -307,7 +307,7 @@ def seed(
     ),
 ) -> None:
     """Fill an org with a realistic, deterministic set of objects of every type, and event rows."""
-    from braintrust_migrate.sandbox.seed_cli import run_seed
+    from braintrust_migrate.sandbox.seed.cli import run_seed
 
     run_seed(url, api_key, profile, seed, org_name, concurrency, as_json, rows, wait)
 

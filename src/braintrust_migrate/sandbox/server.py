@@ -16,11 +16,12 @@ from types import TracebackType
 import uvicorn
 from starlette.routing import BaseRoute
 
-from braintrust_migrate.sandbox import admin, faults
-from braintrust_migrate.sandbox.admin import SandboxOrg
-from braintrust_migrate.sandbox.app import create_app
-from braintrust_migrate.sandbox.guard import DEFAULT_MAX_BODY_BYTES
-from braintrust_migrate.sandbox.store import Store
+from braintrust_migrate.sandbox import faults
+from braintrust_migrate.sandbox.core.store import Store
+from braintrust_migrate.sandbox.http.app import create_app
+from braintrust_migrate.sandbox.http.guard import DEFAULT_MAX_BODY_BYTES
+from braintrust_migrate.sandbox.objects import admin
+from braintrust_migrate.sandbox.objects.admin import SandboxOrg
 
 
 class SandboxServer:
@@ -150,7 +151,7 @@ class SandboxServer:
         """How many write requests (POST/PUT/PATCH/DELETE, any outcome) this key has made."""
         return self.app.state.sandbox.write_count(api_key)
 
-    # --- fault injection (see faults.py) ------------------------------------------------------
+    # --- fault injection (see faults/) ------------------------------------------------------------
 
     def set_faults(self, settings: faults.FaultSettings | None, org: str | None = None) -> None:
         """Inject faults server-wide (``org=None``) or for one org's keys (by name); None clears."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:  # keep plugin import cheap: the server is imported when first used
-    from braintrust_migrate.sandbox.admin import SandboxOrg
+    from braintrust_migrate.sandbox.objects.admin import SandboxOrg
     from braintrust_migrate.sandbox.server import SandboxServer
 
 

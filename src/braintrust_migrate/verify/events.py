@@ -16,7 +16,8 @@ from braintrust_migrate.btql import Query, any_of
 from braintrust_migrate.client import ApiClient
 from braintrust_migrate.engine.events.reader import BtqlReader, Window
 from braintrust_migrate.engine.events.stream import comment_text
-from braintrust_migrate.engine.events.transform import KEPT, ORIGIN_KINDS
+from braintrust_migrate.engine.events.transform import KEPT
+from braintrust_migrate.engine.refs import POLYMORPHIC_KINDS
 from braintrust_migrate.verify.leaks import LeakLog
 
 SAMPLE_IDS = 20
@@ -89,7 +90,7 @@ def row_content(
     content = {k: row[k] for k in KEPT[kind] if row.get(k) is not None and k != "origin"}
     origin = row.get("origin")
     if isinstance(origin, dict):
-        target = ORIGIN_KINDS.get(str(origin.get("object_type")))
+        target = POLYMORPHIC_KINDS.get(str(origin.get("object_type")))
         mapped = translate(target, str(origin.get("object_id"))) if target else None
         content["origin"] = {
             "object_type": origin.get("object_type"),

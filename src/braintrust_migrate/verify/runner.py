@@ -13,20 +13,29 @@ import orjson
 from braintrust_migrate.client import ApiClient, client_for
 from braintrust_migrate.config import Settings
 from braintrust_migrate.engine.events.reader import Window
-from braintrust_migrate.engine.extras import ACL_FIELDS, acl_key
 from braintrust_migrate.engine.inventory import (
     ALL_LISTABLE,
+    PER_OWNER,
     Inventory,
+    all_owners,
     identity,
     load_inventory,
-    load_views,
-    view_owners,
+    load_owned,
 )
 from braintrust_migrate.engine.private import make_dirs
-from braintrust_migrate.engine.refs import POLYMORPHIC_KINDS
+from braintrust_migrate.engine.refs import REFS_BY_OWNER
 from braintrust_migrate.engine.report import write_atomic
-from braintrust_migrate.engine.resources import RESOURCE_TYPES, ResourceType
+from braintrust_migrate.engine.resources import (
+    ACL_FIELDS,
+    ACL_TYPE,
+    BY_KIND,
+    EVENT_STREAMS,
+    PROJECT_TYPE,
+    RESOURCE_TYPES,
+    ResourceType,
+)
 from braintrust_migrate.engine.runner import discover_org, selected_projects
+from braintrust_migrate.engine.scope import project_of
 from braintrust_migrate.engine.state import StateStore
 from braintrust_migrate.engine.statedir import resolve_state_dir
 from braintrust_migrate.orgs import ensure_distinct_orgs
@@ -36,10 +45,15 @@ from braintrust_migrate.verify.expected import Todos, grouped, load_todos
 from braintrust_migrate.verify.leaks import LeakLog
 from braintrust_migrate.verify.objects import IdMap, TypeParity, compare_type
 
-ORG_OWNED = ("org_env_vars",)
-ACL_REFS = ("object_id", "user_id", "group_id", "role_id")
+ACL_REFS = tuple(ref.path for ref in REFS_BY_OWNER[ACL_TYPE.kind])
+# Compared object by object (ACLs have their own parity; facets are part of their owner).
+COMPARED = tuple(rt for rt in RESOURCE_TYPES if rt is not ACL_TYPE and rt.facet_of is None)
 # Kinds whose every destination object is listed: a mapping to an absent one is stale.
-LISTED_KINDS = frozenset(rt.kind for rt in RESOURCE_TYPES)
+LISTED_KINDS = frozenset(rt.kind for rt in COMPARED)
+
+
+def acl_key(acl: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(acl.get(name) for name in ACL_FIELDS)
 
 
 @dataclass
@@ -54,30 +68,14 @@ class VerifyResult:
 
 
 def _by_type(inv: Inventory, rt: ResourceType) -> list[dict[str, Any]]:
-    objects = list(inv.of(rt.kind))
-    if rt.kind == "env_var":
-        org_level = rt.name in ORG_OWNED
-        objects = [o for o in objects if (o.get("object_type") == "organization") == org_level]
-    if rt.kind == "role":
-        objects = [o for o in objects if o.get("org_id") is not None]  # system roles are not the org's
-    return objects
+    # System objects (e.g. roles without an org) are the platform's, not the org's.
+    return [o for o in inv.of(rt.kind) if rt.admits(o) and not rt.is_system(o)]
 
 
 def _in_scope(rt: ResourceType, obj: dict[str, Any], inv: Inventory, projects: set[str]) -> bool:
-    """Whether an object belongs to the selected projects (org objects always do)."""
-    if rt.scope == "org":
-        return rt.kind != "project" or obj["id"] in projects
-    if rt.kind == "dataset_snapshot":  # snapshots carry no project_id: their dataset's counts
-        dataset = inv.get("dataset", obj.get("dataset_id") or "")
-        return dataset is not None and dataset.get("project_id") in projects
-    if rt.kind in ("view", "env_var"):
-        owner_type, owner_id = obj.get("object_type"), obj.get("object_id")
-        if owner_type == "project":
-            return owner_id in projects
-        kind = POLYMORPHIC_KINDS.get(owner_type or "") or ""
-        owner = inv.get(kind, owner_id or "") or inv.get("prompt", owner_id or "")
-        return owner is not None and owner.get("project_id") in projects
-    return obj.get("project_id") in projects
+    """Whether an object belongs to the selected projects (objects outside every project always do)."""
+    project = project_of(rt, obj, inv)
+    return project in projects if rt.scope == "project" or project is not None else True
 
 
 class Verifier:
@@ -102,8 +100,8 @@ class Verifier:
             return await self._run(source, dest)
 
     def _types(self) -> list[ResourceType]:
-        chosen = set(self.settings.migration_resources) or {rt.name for rt in RESOURCE_TYPES}
-        return [rt for rt in RESOURCE_TYPES if rt.name in chosen or rt.name == "projects"]
+        chosen = set(self.settings.migration_resources) or {rt.name for rt in COMPARED}
+        return [rt for rt in COMPARED if rt.name in chosen or rt is PROJECT_TYPE]
 
     async def _run(self, source: ApiClient, dest: ApiClient) -> VerifyResult:
         s = self.settings
@@ -113,13 +111,15 @@ class Verifier:
         )
         ensure_distinct_orgs(source_org, dest_org)  # before any report is written
         src_inv, dst_inv = await asyncio.gather(
-            load_inventory(source, s.bt_source_org_name, ALL_LISTABLE),
-            load_inventory(dest, s.bt_dest_org_name, ALL_LISTABLE),
+            load_inventory(source, s.bt_source_org_name, [rt for rt in ALL_LISTABLE if rt in COMPARED]),
+            load_inventory(dest, s.bt_dest_org_name, [rt for rt in ALL_LISTABLE if rt in COMPARED]),
         )
         projects = selected_projects(s, src_inv)
-        await asyncio.gather(
-            load_views(source, src_inv, view_owners(src_inv)), load_views(dest, dst_inv, view_owners(dst_inv))
-        )
+        for rt in PER_OWNER:
+            await asyncio.gather(
+                load_owned(source, src_inv, rt, all_owners(rt, src_inv)),
+                load_owned(dest, dst_inv, rt, all_owners(rt, dst_inv)),
+            )
         # The same --state-dir meanings as migrate: the root, a pair folder or a run folder.
         folder = resolve_state_dir(s.migration_state_dir, source_org, dest_org).folder
         ids = await self._id_map(source, dest, folder, source_org, dest_org, src_inv, dst_inv)
@@ -134,16 +134,20 @@ class Verifier:
                 if not (rt.skip and rt.skip(obj)):
                     expected[obj["id"]] = f"{rt.kind} {obj.get('name') or obj.get('slug') or obj['id']!r}"
             dests = [o for o in _by_type(dst_inv, rt) if _in_scope(rt, o, dst_inv, dest_projects)]
-            if rt.kind == "project" and s.migration_projects:
+            if rt is PROJECT_TYPE and s.migration_projects:
                 dests = [o for o in dests if o["id"] in dest_projects]
             results.append(compare_type(rt, sources, dests, ids, dst_inv, todos))
         acl = None
-        if not s.migration_resources or "acls" in s.migration_resources:
+        if not s.migration_resources or ACL_TYPE.name in s.migration_resources:
             if self.map_users:
                 expected |= {u: f"user {u}" for u in self._source_users}
             acl = await self._acls(source, dest, ids, expected, todos)
-        source_ids = {oid for kind, objs in src_inv.objects.items() for oid in objs if kind != "role"}
-        source_ids |= {r["id"] for r in src_inv.of("role") if r.get("org_id") is not None}
+        source_ids = {
+            oid
+            for kind, objs in src_inv.objects.items()
+            for oid, obj in objs.items()
+            if not (kind in BY_KIND and BY_KIND[kind].is_system(obj))
+        }
         source_ids.add(source_org["id"])
         leaks = LeakLog(source_ids)
         for rt in self._types():
@@ -192,19 +196,18 @@ class Verifier:
         leaks: LeakLog,
     ) -> list[ContainerParity]:
         s = self.settings
-        chosen = set(s.migration_resources) or {"logs", "experiments", "datasets"}
+        chosen = set(s.migration_resources) or {stream.selected_as for stream in EVENT_STREAMS}
         window = Window(s.migration_created_after, s.migration_created_before)
         parities: list[ContainerParity] = []
-        if "logs" in chosen:
-            parities += [
-                ContainerParity("project_logs", p["name"], pid, ids.ids.get(pid))
-                for pid, p in projects.items()
-            ]
-        for name, kind in (("experiments", "experiment"), ("datasets", "dataset")):
-            if name in chosen:
-                for obj in src_inv.of(kind):
-                    if obj.get("project_id") in projects and (kind != "experiment" or window.admits(obj)):
-                        parities.append(ContainerParity(kind, obj["name"], obj["id"], ids.ids.get(obj["id"])))
+        for stream in EVENT_STREAMS:
+            if stream.selected_as not in chosen:
+                continue
+            rt = BY_KIND[stream.container]
+            for obj in src_inv.of(rt.kind):
+                if project_of(rt, obj, src_inv) in projects and (not rt.windowed or window.admits(obj)):
+                    parities.append(
+                        ContainerParity(stream.kind, obj["name"], obj["id"], ids.ids.get(obj["id"]))
+                    )
         slots = asyncio.Semaphore(s.migration_max_concurrent_resources)
 
         async def one(parity: ContainerParity) -> ContainerParity:
@@ -242,10 +245,13 @@ class Verifier:
                         ids.ids[m.src_id] = m.dest_id
             finally:
                 store.close()
-        dest_system = {r.get("name"): r["id"] for r in dst_inv.of("role") if r.get("org_id") is None}
-        for role in src_inv.of("role"):
-            if role.get("org_id") is None and role.get("name") in dest_system:
-                ids.ids[role["id"]] = dest_system[role["name"]]
+        for rt in COMPARED:  # the platform's own objects: the destination's of the same name
+            if rt.system is None:
+                continue
+            dest_system = {o.get("name"): o["id"] for o in dst_inv.of(rt.kind) if rt.is_system(o)}
+            for obj in src_inv.of(rt.kind):
+                if rt.is_system(obj) and obj.get("name") in dest_system:
+                    ids.ids[obj["id"]] = dest_system[obj["name"]]
         if self.map_users:
             src_users, dst_users = await asyncio.gather(
                 source.list_all("/v1/user"), dest.list_all("/v1/user")
@@ -257,7 +263,7 @@ class Verifier:
                 if user.get("email") and user["email"].lower() in by_email:
                     ids.ids[user["id"]] = by_email[user["email"].lower()]
         # Objects never migrated by this tool (or with no state): match by identity, in order.
-        for rt in RESOURCE_TYPES:
+        for rt in COMPARED:
             for obj in _by_type(src_inv, rt):
                 if obj["id"] in ids.ids:
                     continue
@@ -274,10 +280,10 @@ class Verifier:
         missing (with the reason); one naming something never migrated is not applicable."""
         s = self.settings
         src_acls, dst_acls = await asyncio.gather(
-            source.list_all("/v1/acl/list_org", {"org_name": s.bt_source_org_name}),
-            dest.list_all("/v1/acl/list_org", {"org_name": s.bt_dest_org_name}),
+            source.list_all(ACL_TYPE.listing_path, {"org_name": s.bt_source_org_name}),
+            dest.list_all(ACL_TYPE.listing_path, {"org_name": s.bt_dest_org_name}),
         )
-        parity = TypeParity("acls")
+        parity = TypeParity(ACL_TYPE.name)
         dest_keys = {acl_key(a): a for a in dst_acls}
         claimed: set[str] = set()
         for acl in src_acls:

@@ -27,7 +27,6 @@ from braintrust_migrate.engine.events.writer import Encoded
 PROVENANCE = "migrated_comment"  # the metadata key holding where a copied comment came from
 SOURCES = frozenset({"app", "api", "external"})
 READ_CHUNK = 100  # row ids per read-back query
-RETRYABLE = frozenset({None, 408, 500, 502, 503, 504})  # may have landed: read back, then retry
 
 
 def comment_text(comment: dict[str, Any]) -> str | None:
@@ -114,17 +113,17 @@ class CommentCopier:
         except ApiError as error:
             return _failed(result, len(wanted), error)
         pending = [f for f in wanted if (f["id"], _sid(f)) not in landed]
-        attempts = self.dest.retry.attempts
-        for attempt in range(attempts + 1):
+        policy = self.dest.retry
+        for attempt in range(policy.attempts + 1):
             if not pending:
                 break
             try:
                 await self.dest.post_json(self.path, {"feedback": pending}, idempotent=False)
             except ApiError as error:
-                if error.status not in RETRYABLE or attempt == attempts:
+                if not policy.should_resend(attempt, error.status):  # it may have landed: read back first
                     return _failed(result, len(pending), error)
                 # The request may have landed with its response lost: look before re-sending.
-                await asyncio.sleep(self.dest.retry.delay(attempt))
+                await asyncio.sleep(policy.delay(attempt))
                 try:
                     landed = await self.landed([f["id"] for f in pending])
                 except ApiError as read_error:

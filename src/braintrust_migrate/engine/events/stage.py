@@ -1,5 +1,5 @@
-"""The event stage of a run: dataset rows first (experiments and snapshots pin their
-versions), then experiment rows and project logs, many containers at once."""
+"""The event streams of a run: which containers of a stream are copied, with which pins, many
+containers at once under one bound; and a dry run's row plan."""
 
 from __future__ import annotations
 
@@ -21,17 +21,12 @@ from braintrust_migrate.engine.events.reader import BtqlReader, Window
 from braintrust_migrate.engine.events.state import EventState
 from braintrust_migrate.engine.events.stream import ByteBudget, Stream, StreamEnv, StreamOutcome, StreamSpec
 from braintrust_migrate.engine.events.versions import PinLog
+from braintrust_migrate.engine.refs import find_slots
+from braintrust_migrate.engine.resources import RESOURCE_TYPES, STREAMS, EventStream, ResourceType
 
 log = structlog.get_logger(__name__)
 
-# Selection name -> (container kind, kind of the object that is the container)
-STREAMED_TYPES = {
-    "datasets": ("dataset", "dataset"),
-    "experiments": ("experiment", "experiment"),
-    "logs": ("project_logs", "project"),
-}
 PAYLOAD_HEADROOM = 0.9
-ROW_TYPES = {"project_logs": "logs", "experiment": "experiment_rows", "dataset": "dataset_rows"}
 # Rows read to estimate a dry run's bytes to copy.
 PLAN_SAMPLE_ROWS = 50
 
@@ -48,15 +43,25 @@ async def destination_payload_limit(dest: ApiClient) -> int | None:
     )
 
 
-def pinned_versions(ctx: RunContext) -> dict[str, set[str]]:
-    """Source dataset id -> the dataset versions experiments and snapshots point at."""
+def pins_of(
+    rt: ResourceType, obj: dict[str, Any], stream: EventStream | None = None
+) -> list[tuple[str, str]]:
+    """(container id, version) for each version of a stream's container that `obj` pins."""
+    containers = {s.container for s in STREAMS.values()} if stream is None else {stream.container}
+    return [
+        (str(slot.value), str(slot.version))
+        for slot in find_slots(rt.kind, obj)
+        if slot.ref.version_field and slot.version and slot.target in containers
+    ]
+
+
+def pinned_versions(ctx: RunContext, stream: EventStream) -> dict[str, set[str]]:
+    """Source container id -> the versions of it that source objects point at."""
     pins: dict[str, set[str]] = {}
-    for experiment in ctx.src_inv.of("experiment"):
-        if experiment.get("dataset_id") and experiment.get("dataset_version"):
-            pins.setdefault(experiment["dataset_id"], set()).add(str(experiment["dataset_version"]))
-    for snapshot in ctx.src_inv.of("dataset_snapshot"):
-        if snapshot.get("dataset_id") and snapshot.get("xact_id"):
-            pins.setdefault(snapshot["dataset_id"], set()).add(str(snapshot["xact_id"]))
+    for rt in RESOURCE_TYPES:
+        for obj in ctx.src_inv.of(rt.kind):
+            for container, version in pins_of(rt, obj, stream):
+                pins.setdefault(container, set()).add(version)
     return pins
 
 
@@ -65,37 +70,40 @@ class EventStage:
         self,
         ctx: RunContext,
         settings: Settings,
-        selected: set[str],
         on_rows: Callable[[StreamSpec, int, int], None],
         on_totals: Callable[[str, int], None] | None,
     ) -> None:
-        self.ctx, self.settings, self.selected = ctx, settings, selected
+        self.ctx, self.settings = ctx, settings
         self.on_rows, self.on_totals = on_rows, on_totals
         self.events = EventState(ctx.state)
         self.budget = ByteBudget(settings.migration_max_bytes_in_flight)
-        self.pins = pinned_versions(ctx)
+        # One bound for every stream of the run, however many steps copy rows at once.
+        self.slots = asyncio.Semaphore(settings.migration_max_concurrent_resources)
         self._expected: dict[str, int | None] = {}
+        self._env: StreamEnv | None = None
 
-    def specs(self, container: str, *, planned: bool = False) -> list[StreamSpec]:
-        """The containers of one kind whose rows this run copies (`planned`: also those a dry run
+    def specs(self, stream: EventStream, *, planned: bool = False) -> list[StreamSpec]:
+        """The containers of a stream whose rows this run copies (`planned`: also those a dry run
         would create first)."""
-        name = next(n for n, (c, _) in STREAMED_TYPES.items() if c == container)
-        if name not in self.selected:
-            return []
-        kind = STREAMED_TYPES[name][1]
+        pinned = pinned_versions(self.ctx, stream)
         specs = []
         for node in self.ctx.nodes.values():
-            if node.rt.kind != kind:
+            if node.rt.kind != stream.container:
                 continue
-            dest_id = self.ctx.peek(kind, node.src["id"])
+            dest_id = self.ctx.peek(stream.container, node.src["id"])
             if not dest_id or (is_placeholder(dest_id) and not planned):
                 continue
-            pins = sorted(int(v) for v in self.pins.get(node.src["id"], ()) if v.isdigit())
-            project = node.project if kind != "project" else node.name
-            specs.append(StreamSpec(container, node.src["id"], dest_id, node.name, project, pins))
+            pins = sorted(int(v) for v in pinned.get(node.src["id"], ()) if v.isdigit())
+            project = node.project or node.name  # a project's own logs: the project
+            specs.append(StreamSpec(stream.kind, node.src["id"], dest_id, node.name, project, pins))
         return specs
 
     async def env(self) -> StreamEnv:
+        if self._env is None:
+            self._env = await self._make_env()
+        return self._env
+
+    async def _make_env(self) -> StreamEnv:
         s, ctx = self.settings, self.ctx
         limit = await destination_payload_limit(ctx.dest)
         attachments = Attachments(
@@ -128,10 +136,9 @@ class EventStage:
         env = await self.env()
         # Counting only feeds the live progress (ETA): beside the copy, and only when shown.
         counting = asyncio.create_task(self._count(env, specs) if self.on_totals else asyncio.sleep(0))
-        slots = asyncio.Semaphore(self.settings.migration_max_concurrent_resources)
 
         async def one(spec: StreamSpec) -> StreamOutcome:
-            async with slots:
+            async with self.slots:
                 outcome = await Stream(env, spec).run()
             narrate.stream_finished(
                 spec.kind, spec.name, outcome.rows_written, outcome.rows_failed, outcome.duration_s
@@ -156,7 +163,7 @@ class EventStage:
                 except ApiError:
                     return spec.src_id, None
 
-        self._expected = dict(await asyncio.gather(*(count(spec) for spec in specs)))
+        self._expected.update(await asyncio.gather(*(count(spec) for spec in specs)))
         by_kind: dict[str, int] = {}
         for spec in specs:
             by_kind[spec.kind] = by_kind.get(spec.kind, 0) + (self._expected.get(spec.src_id) or 0)
@@ -164,19 +171,19 @@ class EventStage:
             if self.on_totals:
                 self.on_totals(kind, total)
 
-    def record_pins(self) -> None:
-        """Make pinned dataset versions translatable by the object engine."""
+    def record_pins(self, stream: EventStream) -> None:
+        """Make pinned versions of the stream's containers translatable by the object engine."""
         pin_log = PinLog(self.events.db)
-        for dataset, versions in self.pins.items():
-            dest_dataset = self.ctx.peek("dataset", dataset)
-            if not dest_dataset:
+        for container, versions in pinned_versions(self.ctx, stream).items():
+            dest_container = self.ctx.peek(stream.container, container)
+            if not dest_container:
                 continue
             for version in versions:
                 # Only a pin written as its own version translates; any other is dropped with a note.
                 pin = str(int(version)) if version.isdigit() else version
-                dest = pin_log.dest_xact(dataset, dest_dataset, pin)
+                dest = pin_log.dest_xact(container, dest_container, pin)
                 if dest:
-                    self.ctx.state.record_xact("dataset", dataset, version, dest)
+                    self.ctx.state.record_xact(stream.container, container, version, dest)
 
 
 class RowPlanner:
@@ -199,7 +206,7 @@ class RowPlanner:
 
     async def _one(self, spec: StreamSpec) -> dict[str, Any]:
         row: dict[str, Any] = {
-            "type": ROW_TYPES[spec.kind],
+            "type": STREAMS[spec.kind].report_type,
             "container": spec.kind,
             "name": spec.name,
             "project": spec.project,

@@ -22,6 +22,7 @@ from braintrust_migrate.engine.events.state import EventState, StreamState
 from braintrust_migrate.engine.events.transform import RowNotes, to_insert
 from braintrust_migrate.engine.events.versions import PinnedDataset
 from braintrust_migrate.engine.events.writer import BatchResult, Encoded, Inserter, encode
+from braintrust_migrate.engine.resources import STREAMS
 
 log = structlog.get_logger(__name__)
 
@@ -81,9 +82,7 @@ class StreamOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "type": {"project_logs": "logs", "experiment": "experiment_rows", "dataset": "dataset_rows"}[
-                self.spec.kind
-            ],
+            "type": STREAMS[self.spec.kind].report_type,
             "container": self.spec.kind,
             "name": self.spec.name,
             "project": self.spec.project,

@@ -6,24 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-# Fields an insert carries, per container (the dataset insert schema has no outputs or scores).
-KEPT: dict[str, tuple[str, ...]] = {
-    "project_logs": (
-        "id", "created", "span_id", "root_span_id", "span_parents", "input", "output", "expected", "error",
-        "scores", "metadata", "metrics", "context", "span_attributes", "tags", "facets", "origin",
-    ),
-    "dataset": ("id", "created", "span_id", "root_span_id", "span_parents", "input", "expected", "metadata", "tags", "facets", "origin"),
-}  # fmt: skip
-KEPT["experiment"] = KEPT["project_logs"]
+from braintrust_migrate.engine.refs import POLYMORPHIC_KINDS
+from braintrust_migrate.engine.resources import EVENT_STREAMS
 
-# origin.object_type -> the kind whose id it holds
-ORIGIN_KINDS = {
-    "project_logs": "project",
-    "experiment": "experiment",
-    "dataset": "dataset",
-    "prompt": "prompt",
-    "function": "function",
-}
+# Fields an insert carries, per stream kind.
+KEPT: dict[str, tuple[str, ...]] = {stream.kind: stream.kept for stream in EVENT_STREAMS}
 
 
 @dataclass
@@ -46,7 +33,7 @@ def to_insert(
         notes.classified_rows += 1
     origin = out.get("origin")
     if isinstance(origin, dict):
-        target = ORIGIN_KINDS.get(str(origin.get("object_type")))
+        target = POLYMORPHIC_KINDS.get(str(origin.get("object_type")))
         dest = resolve(target, str(origin.get("object_id"))) if target else None
         if dest:
             # The row id is kept by the copy, so origin.id stays true; a source transaction does not.

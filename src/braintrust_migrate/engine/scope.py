@@ -1,0 +1,56 @@
+"""Where an object belongs: its owner and its project, read from the two tables alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from braintrust_migrate.engine.inventory import Inventory
+from braintrust_migrate.engine.refs import POLYMORPHIC_KINDS, ref_at
+from braintrust_migrate.engine.resources import BY_KIND, PROJECT_TYPE, SELF, SHARED_ID_KINDS, ResourceType
+
+
+def owner_kind(rt: ResourceType, obj: Mapping[str, Any]) -> str | None:
+    """The kind of the object `obj` belongs to (None: the org)."""
+    if rt.owner is None or rt.owner == SELF:
+        return None
+    ref = ref_at(rt.kind, rt.owner)
+    if ref is None:
+        return None
+    if ref.target:
+        return ref.target
+    return POLYMORPHIC_KINDS.get(str(obj.get(ref.type_field)))
+
+
+def project_of(rt: ResourceType, obj: Mapping[str, Any], inv: Inventory, depth: int = 0) -> str | None:
+    """The source project an object lives in (a project's is itself; None: outside every project)."""
+    if rt.owner == SELF:
+        return obj.get("id")
+    kind = owner_kind(rt, obj)
+    owner_id = obj.get(rt.owner or "")
+    if kind is None or not owner_id:
+        return None
+    if kind == PROJECT_TYPE.kind:
+        return str(owner_id)
+    if depth > 3:
+        return None
+    for candidate in SHARED_ID_KINDS.get(kind, (kind,)):
+        owner = inv.get(candidate, str(owner_id))
+        if owner is not None and candidate in BY_KIND:
+            return project_of(BY_KIND[candidate], owner, inv, depth + 1)
+    return None
+
+
+def owner_objects(rt: ResourceType, inv: Inventory, projects: Iterable[str]) -> list[tuple[str, str]]:
+    """(object_type, object_id) of every object in `projects` that may own objects of `rt`."""
+    chosen = set(projects)
+    owners = []
+    for object_type in sorted(rt.owner_types):
+        kind = POLYMORPHIC_KINDS.get(object_type)
+        if kind is None or kind not in BY_KIND:
+            continue
+        owner_rt = BY_KIND[kind]
+        owners += [
+            (object_type, str(obj["id"])) for obj in inv.of(kind) if project_of(owner_rt, obj, inv) in chosen
+        ]
+    return owners
