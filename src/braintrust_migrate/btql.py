@@ -58,7 +58,32 @@ def any_of(name: str, values: Iterable[str | int]) -> str:
 
 def all_of(conditions: Iterable[str]) -> str:
     terms = [c for c in conditions if c]
-    return " and ".join(f"({c})" if " or " in c and not c.startswith("(") else c for c in terms)
+    return " and ".join(f"({c})" if " or " in c and not _grouped(c) else c for c in terms)
+
+
+def _grouped(condition: str) -> bool:
+    """Whether one bracket pair encloses the whole condition ("(a) or (b)" is two groups)."""
+    if not condition.startswith("("):
+        return False
+    depth, quote, escaped = 0, "", False
+    for index, char in enumerate(condition):
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+            continue
+        if char in "'`":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return index == len(condition) - 1
+    return False
 
 
 @dataclass

@@ -1,36 +1,8 @@
-"""Names of the resource types a user can select with --resources / MIGRATION_RESOURCES.
-
-The migration engine describes each of these as data; this module only holds the
-names so that configuration can reject a typo before anything runs.
-"""
+"""Names of what a user can select with --resources / MIGRATION_RESOURCES, read from the type
+table so that configuration can reject a typo before anything runs."""
 
 from __future__ import annotations
 
-ORG_RESOURCES: tuple[str, ...] = (
-    "ai_secrets",
-    "roles",
-    "groups",
-    "environments",
-    "org_env_vars",
-)
+from braintrust_migrate.engine.resources import SELECTABLE, STREAM_SELECTIONS
 
-PROJECT_RESOURCES: tuple[str, ...] = (
-    "projects",
-    "datasets",
-    "project_tags",
-    "span_iframes",
-    "mcp_servers",
-    "functions",
-    "prompts",
-    "project_scores",
-    "project_automations",
-    "experiments",
-    "views",
-    "env_vars",
-    "logs",
-    "dataset_snapshots",
-)
-
-POST_RESOURCES: tuple[str, ...] = ("acls",)
-
-ALL_RESOURCES: tuple[str, ...] = ORG_RESOURCES + PROJECT_RESOURCES + POST_RESOURCES
+ALL_RESOURCES: tuple[str, ...] = (*(rt.name for rt in SELECTABLE), *STREAM_SELECTIONS)

@@ -13,35 +13,44 @@ from braintrust_migrate.btql import Query
 from braintrust_migrate.client import ApiClient, ApiError, NetworkError, NotFoundError
 from braintrust_migrate.client.errors import SIDE_LABEL, SIDE_VARS
 from braintrust_migrate.engine.private import make_dirs
+from braintrust_migrate.engine.resources import EVENT_STREAMS, PROJECT_TYPE, SELECTABLE
 from braintrust_migrate.orgs import OrgChoiceError, choose_org, ensure_distinct_orgs
 
 Status = Literal["pass", "fail", "warn", "skip"]
 
-# Every list endpoint the migration reads. (resource name, path, takes org_name)
-READ_PROBES: tuple[tuple[str, str, bool], ...] = (
-    ("projects", "/v1/project", True),
-    ("experiments", "/v1/experiment", True),
-    ("datasets", "/v1/dataset", True),
-    ("prompts", "/v1/prompt", True),
-    ("functions", "/v1/function", True),
-    ("roles", "/v1/role", True),
-    ("groups", "/v1/group", True),
-    ("users", "/v1/user", True),
-    ("acls", "/v1/acl/list_org", True),
-    ("project_automations", "/v1/project_automation", True),
-    ("project_scores", "/v1/project_score", True),
-    ("project_tags", "/v1/project_tag", True),
-    ("span_iframes", "/v1/span_iframe", True),
-    ("ai_secrets", "/v1/ai_secret", True),
-    ("env_vars", "/v1/env_var", False),
-    ("mcp_servers", "/v1/mcp_server", True),
-    ("dataset_snapshots", "/v1/dataset_snapshot", True),
-    ("environments", "/environment", True),
-)
+
+@dataclass(frozen=True)
+class Probe:
+    """One list endpoint the migration reads, and the selectable names that read it."""
+
+    label: str
+    path: str
+    takes_org: bool
+    pages: bool  # takes a page limit
+    names: tuple[str, ...]
+
+
+def _read_probes() -> tuple[Probe, ...]:
+    """One probe per list path of the type table; users are read to map members by email."""
+    by_path: dict[str, list[Any]] = {}
+    for rt in SELECTABLE:
+        if rt.per_owner:
+            continue  # read per owner object, through a path another probe reads org-wide
+        if rt.listing_path in by_path:
+            by_path[rt.listing_path][4] += (rt.name,)
+        else:
+            by_path[rt.listing_path] = [rt.name, rt.listing_path, rt.org_name_param, rt.cursor, (rt.name,)]
+    probes = [
+        Probe(" / ".join(names), path, org, pages, names) for _, path, org, pages, names in by_path.values()
+    ]
+    return (*probes, Probe("users", "/v1/user", True, True, ("users",)))
+
+
+READ_PROBES = _read_probes()
 WRITE_PROBE_PREFIX = "braintrust-migrate-write-check-"
 # Read on every run whatever the selection: projects hold everything, users map ACLs and groups.
-ALWAYS_READ = frozenset({"projects", "users"})
-EVENT_RESOURCES = frozenset({"logs", "experiments", "datasets"})
+ALWAYS_READ = frozenset({PROJECT_TYPE.name, "users"})
+EVENT_RESOURCES = frozenset(stream.selected_as for stream in EVENT_STREAMS)
 
 
 @dataclass
@@ -82,7 +91,17 @@ def _fix_for(error: ApiError) -> str:
     if error.status == 401:
         return f"check {SIDE_VARS[error.side][0]}"
     if error.status == 403:
-        return "grant the key's user read access to this resource type"
+        import re  # local: this function is the only user
+
+        named = re.search(r"missing '(\w+)' permission", error.message)  # the sandbox and API name it
+        if named:
+            permission = named.group(1)
+        elif "/v1/acl" in error.message:
+            permission = "read_acls"
+        else:
+            return "grant the key's user read access to this resource type"
+        where = "on the organization" if permission.endswith("_acls") else "on the objects to migrate"
+        return f"grant the key's user the {permission} permission {where} (e.g. add it to the Owners group)"
     return ""
 
 
@@ -142,20 +161,20 @@ async def _access_checks(
 async def _read_checks(
     client: ApiClient, org_name: str | None, resources: frozenset[str] | None
 ) -> list[Check]:
-    async def probe(label: str, path: str, takes_org: bool) -> Check:
-        params: dict[str, Any] = {"limit": 1}
-        if path in ("/v1/env_var", "/environment"):
-            params = {}
-        if takes_org and org_name:
+    async def probe(entry: Probe) -> Check:
+        params: dict[str, Any] = {"limit": 1} if entry.pages else {}
+        if entry.takes_org and org_name:
             params["org_name"] = org_name
+        name = f"read {entry.label}"
         try:
-            await client.get_json(path, params)
+            await client.get_json(entry.path, params)
         except ApiError as error:
-            return Check(client.side, f"read {label}", "fail", error.message, _fix_for(error))
-        return Check(client.side, f"read {label}", "pass", f"GET {path}")
+            return Check(client.side, name, "fail", error.message, _fix_for(error))
+        return Check(client.side, name, "pass", f"GET {entry.path}")
 
-    selected = [e for e in READ_PROBES if resources is None or e[0] in resources or e[0] in ALWAYS_READ]
-    checks = list(await asyncio.gather(*(probe(*entry) for entry in selected)))
+    wanted = None if resources is None else resources | ALWAYS_READ
+    selected = [e for e in READ_PROBES if wanted is None or wanted & set(e.names)]
+    checks = list(await asyncio.gather(*(probe(entry) for entry in selected)))
     if resources is None or resources & EVENT_RESOURCES:
         checks.append(await _event_check(client, org_name))
     return checks
@@ -165,13 +184,14 @@ async def _event_check(client: ApiClient, org_name: str | None) -> Check:
     """Event rows are read with BTQL: probe it on one project's logs (or note the fallback)."""
     name = "read event rows"
     try:
-        page = await client.get_json("/v1/project", {"limit": 1, "org_name": org_name})
+        page = await client.get_json(PROJECT_TYPE.path, {"limit": 1, "org_name": org_name})
     except ApiError as error:
         return Check(client.side, name, "fail", error.message, _fix_for(error))
     projects = page.get("objects") or []
     if not projects:
         return Check(client.side, name, "skip", "no project to probe")
-    query = Query("project_logs", [projects[0]["id"]], measures=["count(1) as n"])
+    logs = next(stream for stream in EVENT_STREAMS if stream.container == PROJECT_TYPE.kind)
+    query = Query(logs.kind, [projects[0]["id"]], measures=["count(1) as n"])
     try:
         await client.post_json("/btql", query.body())
     except NotFoundError:

@@ -16,7 +16,7 @@ ORG_B = {"id": "22222222-2222-2222-2222-222222222222", "name": "Beta"}
 def healthy(orgs: list[dict]) -> FakeApi:
     api = FakeApi().on("GET", "/v1", httpx.Response(200, text="Hello, World!"))
     api.on("GET", "/v1/organization", httpx.Response(200, json={"objects": orgs}))
-    for _, path, _ in READ_PROBES:
+    for path in (probe.path for probe in READ_PROBES):
         body = [] if path == "/v1/acl/list_org" else {"objects": []}
         api.on("GET", path, httpx.Response(200, json=body))
     return api
@@ -35,7 +35,7 @@ async def test_all_checks_pass() -> None:
     assert result.orgs["dest"].org_id == ORG_B["id"]
     checks = by_name(result, "source")
     assert checks["reachable"].status == "pass"
-    assert all(checks[f"read {label}"].status == "pass" for label, _, _ in READ_PROBES)
+    assert all(checks[f"read {label}"].status == "pass" for label in (p.label for p in READ_PROBES))
     assert by_name(result, "dest")["write access"].status == "skip"
     # GET /v1 is sent without credentials
     assert "authorization" not in src.calls[0].headers

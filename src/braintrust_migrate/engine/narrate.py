@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 
 from braintrust_migrate.engine.report import Outcome
-from braintrust_migrate.engine.resources import BY_KIND, STREAMS
+from braintrust_migrate.engine.resources import BY_KIND, PROJECT_TYPE, STREAMS
 from braintrust_migrate.textsafe import printable
 
 log = structlog.get_logger("braintrust_migrate")
@@ -68,7 +68,7 @@ def object_line(outcome: Outcome, dry_run: bool = False) -> str:
     """The sentence for one object, names shown inert (textsafe.printable)."""
     action = outcome.action
     verb = DRY_VERBS.get(action, VERBS[action]) if dry_run else VERBS[action]
-    in_project = outcome.project and outcome.kind != "project" and outcome.project != outcome.name
+    in_project = outcome.project and outcome.kind != PROJECT_TYPE.kind and outcome.project != outcome.name
     where = f"{printable(outcome.project)}/" if in_project else ""
     line = f"{MARKS[action]} {verb} {type_name(outcome.kind)}: '{where}{printable(outcome.name)}'"
     # A planned creation has no destination id yet (only a placeholder).
@@ -117,7 +117,7 @@ def project_started(name: str | None, index: int, total: int) -> None:
     log.info(
         f"Starting project '{printable(name)}' ({index}/{total})",
         narrated=True,
-        phase="project",
+        phase=PROJECT_TYPE.kind,
         project=name,
         index=index,
         total=total,

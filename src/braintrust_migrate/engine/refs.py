@@ -133,6 +133,11 @@ REFERENCES: tuple[Ref, ...] = (
         version_field="version",
         drop="element",
     ),
+    # Graph nodes naming a prompt session: no API migrates those, so the node is dropped and reported.
+    *(
+        Ref("function", f"function_data.nodes.*.function.{name}", "prompt_session", drop="element")
+        for name in ("prompt_session_id", "prompt_session_function_id")
+    ),
     Ref(
         "function",
         "function_data.preprocessor.id",

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import orjson
 
 from braintrust_migrate.engine.private import FILE_MODE, make_dirs
+from braintrust_migrate.engine.refs import USER_KIND
 from braintrust_migrate.textsafe import printable
 
 Action = Literal["created", "updated", "unchanged", "conflict", "skipped", "failed"]
@@ -73,9 +74,9 @@ def follow_ups(
     items: list[dict[str, Any]] = []
     for outcome in outcomes:
         reasons = {outcome.reason} if outcome.reason in FOLLOW_UPS else set()
-        if any(u.target_type != "user" for u in outcome.unresolved):
+        if any(u.target_type != USER_KIND for u in outcome.unresolved):
             reasons.add("unresolved_reference")
-        if any(u.target_type == "user" for u in outcome.unresolved):
+        if any(u.target_type == USER_KIND for u in outcome.unresolved):
             reasons.add("user_not_mapped")
         for reason in sorted(r for r in reasons if r):
             item: dict[str, Any] = {
@@ -87,13 +88,15 @@ def follow_ups(
             }
             if reason in ("unresolved_reference", "user_not_mapped") and outcome.unresolved:
                 users = reason == "user_not_mapped"
-                item["fields"] = [asdict(u) for u in outcome.unresolved if (u.target_type == "user") == users]
+                item["fields"] = [
+                    asdict(u) for u in outcome.unresolved if (u.target_type == USER_KIND) == users
+                ]
             items.append(item)
     for email in unmapped_users:
         items.append(
             {
                 "reason": "user_not_mapped",
-                "type": "user",
+                "type": USER_KIND,
                 "name": email,
                 "todo": todos["user_not_mapped"],
             }
@@ -102,7 +105,7 @@ def follow_ups(
 
 
 def _todo_name(item: dict[str, Any], with_type: bool) -> str:
-    if item.get("type") == "user":
+    if item.get("type") == USER_KIND:
         return str(item["name"])
     where = f"{item['project']}/" if item.get("project") else ""
     return f"{item['type']} '{where}{item['name']}'" if with_type else f"'{where}{item['name']}'"
@@ -116,7 +119,7 @@ def todo_lines(items: list[dict[str, Any]], examples: int = 3) -> list[str]:
     lines = []
     for reason, group in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         types = {item.get("type") for item in group}
-        one_type = len(types) == 1 and "user" not in types
+        one_type = len(types) == 1 and USER_KIND not in types
         names = sorted({_todo_name(item, with_type=not one_type) for item in group})
         shown = ", ".join(names[:examples])
         if len(names) > examples:

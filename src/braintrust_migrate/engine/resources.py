@@ -14,7 +14,7 @@ from typing import Any, Literal
 Scope = Literal["org", "project"]
 Update = Literal["put", "patch"]
 # When a type's objects are written; the order of phases is derived from references (engine/steps.py).
-Phase = Literal["objects", "settings", "acls", "after_rows"]
+Phase = Literal["objects", "settings", "grants", "after_rows"]
 # The object is its own project (the owner field of the project type).
 SELF = "id"
 
@@ -124,6 +124,11 @@ class ResourceType:
             if missing:
                 patch[f"add_{name}"] = missing
         return patch
+
+    @property
+    def in_project(self) -> bool:
+        """Whether each object lives inside one project (and its project's steps)."""
+        return self.scope == "project"
 
     @property
     def listing_path(self) -> str:
@@ -367,7 +372,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         ACL_FIELDS,
         update=None,
         list_path="/v1/acl/list_org",
-        phase="acls",
+        phase="grants",
         batch=Batch("/v1/acl/batch_update", "add_acls", "added_acls", 100),
         label="ACL",
         name_of=_acl_name,

@@ -93,7 +93,7 @@ async def discover_org(client: ApiClient, org_name: str | None) -> dict[str, Any
 
 
 def selected_projects(settings: Settings, inv: Inventory) -> dict[str, dict[str, Any]]:
-    projects = {p["id"]: p for p in inv.of("project")}
+    projects = {p["id"]: p for p in inv.of(PROJECT_TYPE.kind)}
     wanted = settings.migration_projects
     if not wanted:
         return projects
@@ -139,11 +139,11 @@ def build_nodes(
             if rt.facet_of and not rt.body(obj):
                 continue  # nothing of this part to write
             project_id = project_of(rt, obj, inv)
-            if (rt.scope == "project" or project_id is not None) and project_id not in projects:
+            if (rt.in_project or project_id is not None) and project_id not in projects:
                 continue
             name = projects[project_id].get("name") if project_id else None
-            in_project = rt.scope == "project" or rt.facet_of is not None
-            node = Node(rt, obj, name if in_project else None, project_id if rt.scope == "project" else None)
+            named = rt.in_project or rt.facet_of is not None  # a facet reports its project's name
+            node = Node(rt, obj, name if named else None, project_id if rt.in_project else None)
             nodes[node.key] = node
     return nodes
 

@@ -23,18 +23,17 @@ from typing import Any
 import yaml
 
 from braintrust_migrate.config import ConfigError
+from braintrust_migrate.engine.resources import RESOURCE_TYPES
 from braintrust_migrate.redact import register_value
 
-SECTIONS = ("ai_secrets", "env_vars")
+# The file's sections are the secrets of the type table (AI secrets first: a flat file is theirs).
+SECTIONS = tuple(dict.fromkeys(rt.secret.section for rt in RESOURCE_TYPES if rt.secret))
 
 
 @dataclass
 class Secrets:
     ai_secrets: dict[str, str] = field(default_factory=dict)
     env_vars: dict[str, str] = field(default_factory=dict)
-
-    def env_var(self, name: str, project: str | None) -> str | None:
-        return self.value("env_vars", name, project)
 
     def value(self, section: str, name: str, project: str | None) -> str | None:
         """A section's value for `name`; `<project>/<name>` first for an object inside a project."""
@@ -140,8 +139,5 @@ def load_secrets(path: Path | None) -> Secrets:
         raise ConfigError(f"--secrets-file {path}: expected a mapping")
     if _is_sectioned(data):
         _check_sections(path, data)
-        return Secrets(
-            _values(path, data.get("ai_secrets"), "ai_secrets"),
-            _values(path, data.get("env_vars"), "env_vars"),
-        )
-    return Secrets(ai_secrets=_values(path, data, "flat"))
+        return Secrets(**{section: _values(path, data.get(section), section) for section in SECTIONS})
+    return Secrets(**{SECTIONS[0]: _values(path, data, "flat")})

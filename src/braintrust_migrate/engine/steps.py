@@ -13,7 +13,7 @@ from braintrust_migrate.engine.refs import REFS_BY_OWNER, target_kinds
 from braintrust_migrate.engine.resources import BY_KIND, EventStream, Phase, ResourceType
 
 # Declaration order, for a stable order among steps that could run in any.
-PHASES: tuple[Phase, ...] = ("objects", "settings", "acls", "after_rows")
+PHASES: tuple[Phase, ...] = ("objects", "settings", "grants", "after_rows")
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,19 @@ this warns). The admin key likewise comes from ``BT_SANDBOX_ADMIN_KEY`` (or ``--
         api_key: sk-source-key          # optional: generated when absent
         users: [alice@example.com]      # optional: default 3 deterministic users
       - name: dest
+        keys:                           # optional: restricted keys (rights from ACLs only)
+          - api_key: sk-dest-viewer     # optional: generated when absent
+            role: viewer                # owner | engineer | viewer (built-in groups)
+          - api_key: sk-dest-one-project
+            grants:                     # user ACLs: object_type, object_id, permissions
+              - {object_type: organization, permissions: [read]}
     grants:                             # optional: one key acting in several orgs
       - api_key: sk-source-key
         org_name: dest
+
+An org entry's own ``api_key`` is an owner key unless the entry has ``role`` / ``grants``
+(then it is a restricted key and the org gets a generated owner key). On the command line and
+in BT_SANDBOX_ORGS, ``NAME=KEY:ROLE`` (or ``NAME=:ROLE``, key generated) adds a restricted key.
 
 With a database file, orgs that already exist are reused (a given key is added to
 them). The keys are printed: they are local throwaway keys, and you need them.
@@ -52,13 +62,22 @@ ALLOWED_HOSTS_ENV = "BT_SANDBOX_ALLOWED_HOSTS"
 MAX_BODY_ENV = "BT_SANDBOX_MAX_BODY_BYTES"
 
 
+ROLES = ("owner", "engineer", "viewer")
+
+
 def _parse_org(spec: str, where: str = "--org") -> dict[str, Any]:
     name, sep, key = spec.partition("=")
     name, key = name.strip(), key.strip()
-    if not name or (sep and not key):
+    key, colon, role = key.partition(":")
+    key, role = key.strip(), role.strip().lower()
+    if not name or (sep and not key and not colon) or (colon and role not in ROLES):
         # Never echo the entry: it may hold a key.
         shown = f"{name}=" if name else "an entry with no name"
-        raise _UsageError(f"{where} expects NAME or NAME=KEY, got {shown}")
+        raise _UsageError(
+            f"{where} expects NAME or NAME=KEY (or NAME=KEY:ROLE, ROLE: {', '.join(ROLES)}), got {shown}"
+        )
+    if colon:
+        return {"name": name, "keys": [{"api_key": key or None, "role": role}]}
     return {"name": name, "api_key": key or None}
 
 
@@ -95,13 +114,28 @@ def _load_orgs_file(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, st
         users = org.get("users")
         if users is not None and not (isinstance(users, list) and all(isinstance(u, str) for u in users)):
             raise _UsageError(f"--orgs-file {path}: 'users' of org {org['name']!r} must be a list of emails")
+        if org.get("role") is not None or org.get("grants") is not None:  # the entry's key is restricted
+            org["keys"] = [
+                *(org.get("keys") or []),
+                {k: org.pop(k, None) for k in ("api_key", "role", "grants")},
+            ]
+        keys = org.get("keys") or []
+        if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys):
+            raise _UsageError(f"--orgs-file {path}: 'keys' of org {org['name']!r} must be a list of mappings")
+        for entry in keys:
+            role = entry.get("role")
+            if role is not None and str(role).lower() not in ROLES:
+                raise _UsageError(
+                    f"--orgs-file {path}: role of a key of org {org['name']!r} must be one of {', '.join(ROLES)}"
+                )
     return orgs, grants
 
 
-def _provision(server: Any, orgs: list[dict[str, Any]], grants: list[dict[str, str]]) -> None:
+def _provision(server: Any, orgs: list[dict[str, Any]], grants: list[dict[str, str]]) -> list[str]:
+    """Create the orgs, keys and grants; returns one line per restricted key made, to print."""
     from braintrust_migrate.sandbox.objects import admin
 
-    existing = {o.name: o for o in server.orgs()}
+    existing = {o.name for o in server.orgs()}
     for org in orgs:
         name, key = str(org["name"]), org.get("api_key")
         if name in existing:
@@ -116,11 +150,37 @@ def _provision(server: Any, orgs: list[dict[str, Any]], grants: list[dict[str, s
                 admin.grant_org(server.store, str(key), name)
             else:
                 raise _UsageError(str(exc)) from None
+        existing.add(name)
+    made = [
+        line
+        for org in orgs
+        for entry in org.get("keys") or []
+        for line in _restricted_key(server, org, entry)
+    ]
     for grant in grants:
         try:
             server.grant_org(str(grant["api_key"]), str(grant["org_name"]))
         except ValueError as exc:
             raise _UsageError(f"grant {grant['org_name']!r}: {exc}") from None
+    return made
+
+
+def _restricted_key(server: Any, org: dict[str, Any], entry: dict[str, Any]) -> list[str]:
+    from braintrust_migrate.sandbox.objects import admin
+
+    org_name = str(org["name"])
+    key = str(entry["api_key"]) if entry.get("api_key") else None
+    if key is not None:
+        with server.store.transaction() as tx:
+            if tx.key_exists(key):
+                return []  # a database file that already has it
+    try:
+        made = admin.create_key(
+            server.store, org_name, role=entry.get("role"), grants=entry.get("grants"), api_key=key
+        )
+    except ValueError as exc:
+        raise _UsageError(f"a key of org {org_name!r}: {exc}") from None
+    return [f"org {org_name}: {made.role} key {made.api_key}"]
 
 
 def _ensure_key(server: Any, org_name: str, key: str) -> None:
@@ -140,7 +200,12 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     db: str = typer.Option(":memory:", "--db", help="SQLite file to keep data in (default: in memory)."),
     org: list[str] = typer.Option(
-        [], "--org", help=f"An org to create: NAME or NAME=API_KEY (repeatable; keys better in {ORGS_ENV})."
+        [],
+        "--org",
+        help=(
+            "An org to create: NAME or NAME=API_KEY (an owner key), or NAME=API_KEY:ROLE for a restricted "
+            f"key (ROLE: owner, engineer or viewer; its rights come from ACLs). Repeatable; keys better in {ORGS_ENV}."
+        ),
     ),
     orgs_file: Path | None = typer.Option(None, "--orgs-file", help="YAML file listing orgs and grants."),
     admin_key: str | None = typer.Option(
@@ -237,7 +302,7 @@ def serve(
         "methods": fault_method,
     }
     try:
-        _provision(server, wanted, grants)
+        restricted = _provision(server, wanted, grants)
         faults.configure_from_cli(server, fault_flags, str(faults_file) if faults_file else None)
     except (_UsageError, ValueError) as exc:
         server.close()
@@ -254,7 +319,7 @@ def serve(
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        _announce(server)
+        _announce(server, restricted)
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
@@ -278,7 +343,7 @@ def _max_body(flag: int | None, default: int) -> int:
     return int(raw)
 
 
-def _announce(server: Any) -> None:
+def _announce(server: Any, restricted: list[str]) -> None:
     typer.echo(f"Braintrust sandbox listening on {server.url}")
     typer.echo(f"admin key (header X-Sandbox-Admin-Key): {server.admin_key}")
     if server.app.state.sandbox.settings["faults"].active:
@@ -288,6 +353,8 @@ def _announce(server: Any) -> None:
         typer.echo("no orgs yet: pass --org NAME[=KEY] or create them through the admin API")
     for org in orgs:
         typer.echo(f"org {org.name}: api key {org.api_key}")
+    for line in restricted:
+        typer.echo(line)
     typer.echo("press Ctrl-C to stop")
     sys.stdout.flush()
 

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 from starlette.routing import BaseRoute
@@ -139,6 +140,18 @@ class SandboxServer:
     ) -> SandboxOrg:
         """A new org with its members (emails; default: 3 deterministic users), groups and API key."""
         return admin.create_org(self.store, name, api_key, users, builtins=builtins)
+
+    def create_key(
+        self,
+        org_name: str,
+        role: str | None = None,
+        grants: Sequence[dict[str, Any]] | None = None,
+        *,
+        api_key: str | None = None,
+    ) -> str:
+        """A restricted key for a new member of ``org_name``: ``role`` owner/engineer/viewer and/or
+        ``grants`` ``[{"object_type", "object_id", "permissions": [...], "restrict_object_type"}]``."""
+        return admin.create_key(self.store, org_name, role=role, grants=grants, api_key=api_key).api_key
 
     def grant_org(self, api_key: str, org_name: str) -> None:
         """Let an existing key act in another org too (it must then pass ``org_name`` on creates)."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from braintrust_migrate.engine.refs import USER_KIND
 from braintrust_migrate.engine.report import FOLLOW_UPS
 
 # To-dos that leave a known, accepted difference behind (others, e.g. an unresolved
@@ -37,7 +38,7 @@ def reason_of(outcome: dict[str, Any]) -> str | None:
     """The accepted to-do an outcome of `migrate` carries, if any."""
     if outcome.get("reason") in EXPECTED_REASONS:
         return str(outcome["reason"])
-    if any((u or {}).get("target_type") == "user" for u in outcome.get("unresolved") or ()):
+    if any((u or {}).get("target_type") == USER_KIND for u in outcome.get("unresolved") or ()):
         return "user_not_mapped"
     return None
 
@@ -62,7 +63,7 @@ class Todos:
         users = {
             self.emails.get(u["target_id"], u["target_id"])
             for u in outcome.get("unresolved") or ()
-            if u.get("target_type") == "user"
+            if u.get("target_type") == USER_KIND
         }
         notes = [n for n in outcome.get("notes") or () if n.startswith("user ")]
         if users or notes:

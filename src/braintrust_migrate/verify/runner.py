@@ -75,7 +75,7 @@ def _by_type(inv: Inventory, rt: ResourceType) -> list[dict[str, Any]]:
 def _in_scope(rt: ResourceType, obj: dict[str, Any], inv: Inventory, projects: set[str]) -> bool:
     """Whether an object belongs to the selected projects (objects outside every project always do)."""
     project = project_of(rt, obj, inv)
-    return project in projects if rt.scope == "project" or project is not None else True
+    return project in projects if rt.in_project or project is not None else True
 
 
 class Verifier:
@@ -298,12 +298,12 @@ class Verifier:
             unmapped = [acl[k] for k in ACL_REFS if acl.get(k) and translated[k] is None]
             gone = [expected[ref] for ref in unmapped if ref in expected]
             # Left out by migrate for want of a destination user, with a to-do: expected.
-            user_todo = todos.reason("acls", acl["id"]) == "user_not_mapped" and unmapped == [
+            user_todo = todos.reason(ACL_TYPE.name, acl["id"]) == "user_not_mapped" and unmapped == [
                 acl.get("user_id")
             ]
             if user_todo:
                 parity.not_migratable.append({**label, "reason": "user_not_mapped"})
-                parity.expected.append(todos.entry("acls", label, "user_not_mapped"))
+                parity.expected.append(todos.entry(ACL_TYPE.name, label, "user_not_mapped"))
                 continue
             if gone:
                 parity.source += 1

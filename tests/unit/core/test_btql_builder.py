@@ -168,10 +168,6 @@ def test_all_of(conditions: list[str], text: str) -> None:
     assert all_of(conditions) == text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="all_of takes any condition starting with '(' as already grouped; '(a) or (b)' is not",
-)
 def test_all_of_groups_an_or_that_only_starts_with_a_parenthesis() -> None:
     assert all_of(["a = 1", "(b = 2) or (c = 3)"]) == "a = 1 and ((b = 2) or (c = 3))"
 
@@ -240,3 +236,18 @@ def test_query_refuses_what_it_cannot_write(query: Query, message: str) -> None:
 
 def test_containers_are_the_three_event_kinds() -> None:
     assert {"project_logs", "experiment", "dataset"} == btql.CONTAINERS
+
+
+@pytest.mark.parametrize(
+    ("condition", "wrapped"),
+    [
+        ("(a = 1 or b = 2)", False),
+        ("(a = 1) or (b = 2)", True),
+        ("(x = ')' or y = 1)", False),
+        ("(x = 'it\\'s (' ) or (y = 1)", True),
+        ("(x = 'a\\\\') or (y = 1)", True),
+    ],
+)
+def test_all_of_brackets_an_or_unless_one_pair_encloses_it(condition, wrapped):
+    expected = f"a = 0 and ({condition})" if wrapped else f"a = 0 and {condition}"
+    assert btql.all_of(["a = 0", condition]) == expected

@@ -20,9 +20,9 @@ TARGET_ID = "11111111-2222-3333-4444-555555555555"
 VERSION = "1000192"
 MAP_KEY = "k1"
 # Owners that are no row of RESOURCE_TYPES, and why.
-EXTRA_OWNERS = {"acl": "ACLs are copied by engine/extras.py, not listed as a resource type"}
-# Targets whose ids are looked up, never migrated as objects.
-EXTRA_TARGETS = {"user", "organization"}
+EXTRA_OWNERS: dict[str, str] = {}  # every owner is a row of the type table
+# Targets whose ids are looked up (users, the org) or that no API migrates (prompt sessions: dropped).
+EXTRA_TARGETS = {"user", "organization", "prompt_session"}
 
 
 def segments(ref: Ref) -> list[str]:

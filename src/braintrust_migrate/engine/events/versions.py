@@ -22,12 +22,19 @@ from braintrust_migrate.btql import Query, cmp
 from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
 from braintrust_migrate.engine.events.reader import Page, Window
 from braintrust_migrate.engine.events.writer import Encoded, encode
+from braintrust_migrate.engine.refs import REFERENCES
+from braintrust_migrate.engine.resources import BY_KIND, EVENT_STREAMS, STREAMS
 
 if TYPE_CHECKING:
     import sqlite3
 
     from braintrust_migrate.engine.events.stream import Stream
 
+# The stream whose containers other objects pin by version (datasets), read from the tables.
+PINNED_STREAM = next(
+    s.kind for s in EVENT_STREAMS if any(r.version_field and r.target == s.container for r in REFERENCES)
+)
+PINNED_PATH = BY_KIND[STREAMS[PINNED_STREAM].container].path
 WRITES_IN_FLIGHT = 4  # within one pin: its rows are distinct ids, so their order is free
 
 SCHEMA = """
@@ -149,7 +156,7 @@ class Snapshots:
         size = limit or self.page_size
         while True:
             query = Query(
-                "dataset", [self.dataset], select=select, sort=[("_pagination_key", "asc")], limit=size
+                PINNED_STREAM, [self.dataset], select=select, sort=[("_pagination_key", "asc")], limit=size
             )
             query.where(self.window.btql())
             if since is not None:
@@ -172,7 +179,7 @@ class Snapshots:
         if version in self._fetched:
             return self._fetched[version]
         self._fetched = {}  # one snapshot at a time in memory
-        path = f"/v1/dataset/{self.dataset}/fetch"
+        path = f"{PINNED_PATH}/{self.dataset}/fetch"
         seen: dict[str, dict[str, Any]] = {}
         cursor = None
         while True:
@@ -213,7 +220,7 @@ async def _ahead(pages: AsyncIterator[list[dict[str, Any]]]) -> AsyncIterator[li
 
 async def newest_xact(dest: ApiClient, dataset: str) -> str | None:
     """The destination dataset's newest transaction: its first fetch row (newest first)."""
-    data = await dest.post_json(f"/v1/dataset/{dataset}/fetch", {"limit": 1})
+    data = await dest.post_json(f"{PINNED_PATH}/{dataset}/fetch", {"limit": 1})
     xacts = [int(r["_xact_id"]) for r in data.get("events") or [] if str(r.get("_xact_id", "")).isdigit()]
     return str(max(xacts)) if xacts else None
 

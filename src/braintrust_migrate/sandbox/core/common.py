@@ -17,19 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from braintrust_migrate.sandbox.core import spec
+from braintrust_migrate.sandbox.core import permissions, spec
+from braintrust_migrate.sandbox.core.errors import ApiError as ApiError  # re-exported for handlers
 from braintrust_migrate.sandbox.core.references import OBJECT_ID_TARGETS, Ref
 from braintrust_migrate.sandbox.core.store import KeyInfo, Row, Tx, dumps
 
 if TYPE_CHECKING:
     from starlette.requests import Request as HttpRequest
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def bad_request(message: str) -> ApiError:
@@ -238,10 +232,12 @@ def _org_name(ctx: Ctx, org_id: str) -> str:
 
 
 def visible(ctx: Ctx, types: tuple[str, ...], id_: str, *, label: str) -> Row:
-    """A live object the caller may see, else 404."""
+    """A live object of the caller's orgs (else 404) that it may read (else 403)."""
     row = ctx.tx.get(id_, types)
     if row is None or not can_see(ctx, row):
         raise not_found(f"{label} {id_} not found")
+    if not permissions.readable(ctx.tx, row):
+        permissions.require("read_acls" if row.type == "acl" else "read", permissions.target_of(ctx.tx, row))
     return row
 
 

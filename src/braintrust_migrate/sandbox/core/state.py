@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from braintrust_migrate.sandbox.core import permissions
 from braintrust_migrate.sandbox.core.common import ApiError, Ctx, Request
 from braintrust_migrate.sandbox.core.store import KeyInfo, Store, Tx
 
@@ -64,10 +65,12 @@ class SandboxState:
         try:
             with self.store.transaction() as tx:
                 caller = self.authenticate(tx, req.authorization)
-                if req.method in _WRITE_METHODS and not getattr(handler, "read_only", False):
+                writing = req.method in _WRITE_METHODS and not getattr(handler, "read_only", False)
+                if writing:
                     with self._writes_lock:
                         self._writes[caller.key] += 1
-                result = handler(Ctx(tx, caller, req))
+                with permissions.acting(tx, caller, writing=writing):
+                    result = handler(Ctx(tx, caller, req))
         except ApiError as exc:
             return error_response(exc.status, exc.message)
         except Exception:

@@ -53,7 +53,7 @@ from typing import Any
 
 import orjson
 
-from braintrust_migrate.sandbox.core import spec
+from braintrust_migrate.sandbox.core import permissions, spec
 from braintrust_migrate.sandbox.core.common import Ctx, bad_request, not_found
 from braintrust_migrate.sandbox.core.store import Row, Store, Tx
 from braintrust_migrate.sandbox.events.validate import parse_datetime
@@ -153,6 +153,7 @@ def container(tx: Tx, org_ids: Iterable[str], kind: Kind, object_id: str) -> Con
     row = tx.get(object_id, [kind.object_type])
     if row is None or row.org_id not in set(org_ids):
         raise not_found(f"{kind.object_type} {object_id} not found")
+    permissions.require_container(tx, row, logs=kind.name == "project_logs")
     record = tx.execute(
         "SELECT cid FROM event_containers WHERE kind = ? AND object_id = ?", (kind.name, object_id)
     ).fetchone()

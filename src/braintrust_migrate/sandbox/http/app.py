@@ -13,6 +13,7 @@ http/unsupported.py); a 500 means a sandbox bug.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -27,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from braintrust_migrate.sandbox import faults
+from braintrust_migrate.sandbox.core import permissions
 from braintrust_migrate.sandbox.core.common import Request
 from braintrust_migrate.sandbox.core.state import Handler, SandboxState, error_response, json_response
 from braintrust_migrate.sandbox.core.store import Store
@@ -133,6 +135,20 @@ def _admin_routes(state: SandboxState) -> list[BaseRoute]:
         admin.grant_org(state.store, str(body["api_key"]), str(body["org_name"]))
         return {"status": "ok"}
 
+    def create_key(body: dict[str, Any]) -> dict[str, Any]:
+        grants = body.get("grants")
+        if grants is not None and not isinstance(grants, list):
+            raise ValueError("grants must be a list of {object_type, object_id, permissions}")
+        made = admin.create_key(
+            state.store,
+            str(body["org_name"]),
+            role=body.get("role"),
+            grants=grants,
+            api_key=body.get("api_key"),
+            email=body.get("email"),
+        )
+        return dataclasses.asdict(made)
+
     def orgs(_: dict[str, Any]) -> list[dict[str, Any]]:
         return [admin.org_json(o) for o in admin.list_orgs(state.store)]
 
@@ -147,6 +163,7 @@ def _admin_routes(state: SandboxState) -> list[BaseRoute]:
         Route("/_sandbox/orgs", guarded(orgs), methods=["GET"]),
         Route("/_sandbox/orgs", guarded(create_org), methods=["POST"]),
         Route("/_sandbox/grants", guarded(grant), methods=["POST"]),
+        Route("/_sandbox/keys", guarded(create_key), methods=["POST"]),
         Route("/_sandbox/writes", guarded(writes), methods=["POST"]),
         *faults.admin_routes(state, guarded),
     ]
@@ -205,6 +222,7 @@ def create_app(
     state.settings["guard"] = GuardSettings(bind_host, parse_hosts(allowed_hosts), max_body_bytes)
     fault_controller = faults.install(state)
     attachment_service = attachments.install(state)
+    store.add_schema(permissions.SCHEMA)
     with store.transaction() as tx:
         admin.ensure_system_roles(tx)
     routes: list[BaseRoute] = [Route("/v1", _index, methods=["GET"]), *extra_routes, *_admin_routes(state)]

@@ -28,7 +28,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from braintrust_migrate.sandbox.core import permissions
 from braintrust_migrate.sandbox.core.common import ident_of, new_id, now_iso
+from braintrust_migrate.sandbox.core.references import OBJECT_ID_TARGETS
 from braintrust_migrate.sandbox.core.store import Store, Tx
 from braintrust_migrate.sandbox.objects.handlers import key_preview, new_key
 from braintrust_migrate.sandbox.objects.special import ensure_user
@@ -67,6 +69,28 @@ class SandboxOrg:
     id: str
     api_key: str
     user_id: str  # the user the API key belongs to
+
+
+@dataclass(frozen=True)
+class RestrictedKey:
+    """A key whose user's rights come from ACLs (``role``: owner/engineer/viewer or "restricted")."""
+
+    org_name: str
+    org_id: str
+    api_key: str
+    user_id: str
+    role: str
+
+
+_ACL_IDENTITY = (
+    "object_type",
+    "object_id",
+    "user_id",
+    "group_id",
+    "permission",
+    "restrict_object_type",
+    "role_id",
+)
 
 
 def system_role_id(name: str) -> str:
@@ -173,28 +197,9 @@ def _builtin_groups(tx: Tx, org_id: str, owner: str, members: list[str], now: st
             "member_groups": [],
         }
         tx.insert("group", org_id, group, ident=ident_of(("name",), group))
-        acl = {
-            "id": new_id(),
-            "object_type": "organization",
-            "object_id": org_id,
-            "user_id": None,
-            "group_id": group["id"],
-            "permission": None,
-            "restrict_object_type": None,
-            "role_id": system_role_id(role_name),
-            "_object_org_id": org_id,
-            "created": now,
-        }
-        identity = (
-            "object_type",
-            "object_id",
-            "user_id",
-            "group_id",
-            "permission",
-            "restrict_object_type",
-            "role_id",
+        _insert_acl(
+            tx, org_id, "organization", org_id, None, str(group["id"]), None, system_role_id(role_name), now
         )
-        tx.insert("acl", org_id, acl, ident=ident_of(identity, acl))
 
 
 def _add_key_object(tx: Tx, org_id: str, user_id: str, key: str, name: str, now: str) -> None:
@@ -247,6 +252,106 @@ def add_org_key(store: Store, org_name: str, api_key: str) -> None:
                 raise ValueError(f"organization {org_name!r} has no member to own a key")
             owner = members[0]
         _add_key_object(tx, org.id, owner, api_key, "sandbox", now_iso())
+
+
+ROLES = {"owner": "Owner", "engineer": "Engineer", "viewer": "Viewer"}
+
+
+def create_key(
+    store: Store,
+    org_name: str,
+    *,
+    role: str | None = None,
+    grants: Sequence[dict[str, Any]] | None = None,
+    api_key: str | None = None,
+    email: str | None = None,
+) -> RestrictedKey:
+    """A key for a new member whose rights come from ACLs only (see ``core/permissions.py``).
+
+    ``role`` (owner / engineer / viewer) puts the user in the matching built-in group (or, in an
+    org without them, grants the system role on the org); ``grants`` adds user ACLs, each
+    ``{"object_type", "object_id" (default: the org for "organization"), "permissions": [...],
+    "restrict_object_type"}``. Neither: a member who may do nothing.
+    """
+    if role is not None and role.lower() not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    store.add_schema(permissions.SCHEMA)
+    with store.transaction() as tx:
+        org = tx.find_ident_anywhere("organization", ident_of(("name",), {"name": org_name}) or "")
+        if org is None:
+            raise ValueError(f"no organization named {org_name!r}")
+        if api_key is not None and tx.key_exists(api_key):
+            raise ValueError("that API key is already in use")
+        now = now_iso()
+        label = role.lower() if role else "restricted"
+        address = email or f"{label}-{secrets.token_hex(4)}@{_slug(org_name)}.sandbox.invalid"
+        user = ensure_user(tx, now, address, *_person(address))
+        tx.add_member(org.id, user.id)
+        permissions.govern(tx, org.id, user.id)
+        if role is not None:
+            _give_role(tx, org.id, user.id, ROLES[role.lower()], now)
+        for grant in grants or ():
+            _give_grant(tx, org.id, user.id, grant, now)
+        key = api_key or new_key()
+        _add_key_object(tx, org.id, user.id, key, label, now)
+        return RestrictedKey(org_name, org.id, key, user.id, label)
+
+
+def _give_role(tx: Tx, org_id: str, user_id: str, role_name: str, now: str) -> None:
+    group_name = {"Owner": "Owners", "Engineer": "Engineers", "Viewer": "Viewers"}[role_name]
+    group = tx.find_ident("group", org_id, ident_of(("name",), {"name": group_name}) or "")
+    if group is not None:
+        members = list(group.body.get("member_users") or [])
+        body = {**group.body, "member_users": [*members, user_id]}
+        tx.update(group, body, ident=ident_of(("name",), body), secret=None)
+        return
+    _insert_acl(tx, org_id, "organization", org_id, user_id, None, None, system_role_id(role_name), now)
+
+
+def _give_grant(tx: Tx, org_id: str, user_id: str, grant: dict[str, Any], now: str) -> None:
+    if not isinstance(grant, dict):
+        raise ValueError("each grant must be a mapping with object_type and permissions")
+    object_type = str(grant.get("object_type") or "")
+    if object_type not in OBJECT_ID_TARGETS or object_type == "function":
+        raise ValueError(f"grant object_type must be an ACL object type, got {object_type!r}")
+    object_id = grant.get("object_id") or (org_id if object_type == "organization" else None)
+    if not object_id:
+        raise ValueError(f"a grant on {object_type} needs an object_id")
+    perms = grant.get("permissions")
+    if not isinstance(perms, list) or not perms or any(p not in permissions.PERMISSIONS for p in perms):
+        raise ValueError(
+            f"grant permissions must be a non-empty list of {', '.join(permissions.PERMISSIONS)}"
+        )
+    restrict = grant.get("restrict_object_type")
+    for perm in perms:
+        _insert_acl(tx, org_id, object_type, str(object_id), user_id, None, perm, None, now, restrict)
+
+
+def _insert_acl(
+    tx: Tx,
+    org_id: str,
+    object_type: str,
+    object_id: str,
+    user_id: str | None,
+    group_id: str | None,
+    permission: str | None,
+    role_id: str | None,
+    now: str,
+    restrict: str | None = None,
+) -> None:
+    acl = {
+        "id": new_id(),
+        "object_type": object_type,
+        "object_id": object_id,
+        "user_id": user_id,
+        "group_id": group_id,
+        "permission": permission,
+        "restrict_object_type": restrict,
+        "role_id": role_id,
+        "_object_org_id": org_id,
+        "created": now,
+    }
+    tx.insert("acl", org_id, acl, ident=ident_of(_ACL_IDENTITY, acl))
 
 
 def list_orgs(store: Store) -> list[SandboxOrg]:

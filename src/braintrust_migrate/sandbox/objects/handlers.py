@@ -13,7 +13,7 @@ import string
 from collections.abc import Callable
 from typing import Any
 
-from braintrust_migrate.sandbox.core import spec
+from braintrust_migrate.sandbox.core import permissions, spec
 from braintrust_migrate.sandbox.core.common import (
     Ctx,
     anchor_org,
@@ -55,6 +55,16 @@ def create_org(ctx: Ctx, t: ObjectType, body: dict[str, Any]) -> str:
     return anchor_org(ctx, field_name, types, body[field_name]).org_id or ""
 
 
+def _new_target(ctx: Ctx, t: ObjectType, org_id: str, body: dict[str, Any]) -> permissions.Target:
+    """Where a new object will sit: what its create permission is checked on."""
+    if t.scope == "object":
+        return permissions.attached_target(ctx.tx, body["object_type"], body["object_id"], org_id)
+    if t.scope == "dataset":
+        dataset = ctx.tx.get(body["dataset_id"], ["dataset"])
+        return permissions.new_target(t.name, org_id, dataset.body.get("project_id") if dataset else None)
+    return permissions.new_target(t.name, org_id, body.get("project_id") if t.scope == "project" else None)
+
+
 def get_row(ctx: Ctx, t: ObjectType, id_: str) -> Row:
     return visible(ctx, (t.name,), id_, label=t.name)
 
@@ -65,6 +75,7 @@ def get_row(ctx: Ctx, t: ObjectType, id_: str) -> Row:
 def create(ctx: Ctx, t: ObjectType, *, put: bool = False) -> dict[str, Any]:
     body = ctx.body()
     org_id = create_org(ctx, t, body)
+    permissions.require(permissions.needed(t.name, "create"), _new_target(ctx, t, org_id, body))
     fields = {k: body[k] for k in t.settable if k in body}
     check_refs(ctx, t.refs, fields, org_id)
     validate_semantics(t, fields)
@@ -88,6 +99,8 @@ def create(ctx: Ctx, t: ObjectType, *, put: bool = False) -> dict[str, Any]:
             existing = None
         else:
             return existing.body  # "will return the existing X unmodified"
+    if existing is not None:  # a replace changes the object
+        permissions.require(permissions.needed(t.name, "update"), permissions.target_of(ctx.tx, existing))
     secret = body.get(t.secret_field) if t.secret_field else None
     if existing is not None and secret is None:
         secret = existing.secret  # PUT without the secret keeps the old value
@@ -182,6 +195,9 @@ def list_rows(ctx: Ctx, t: ObjectType, query: dict[str, Any]) -> list[Row]:
         limit = None  # more than could ever exist: no limit
     if "environment" in query:
         _environment_filter(ctx, t, query, org_ids)
+    if t.name == "acl":
+        _require_acl_read(ctx, query, org_ids)
+    restricted = permissions.restricted()
     rows = ctx.tx.select(
         t.name,
         org_ids=scope_orgs,
@@ -191,11 +207,29 @@ def list_rows(ctx: Ctx, t: ObjectType, query: dict[str, Any]) -> list[Row]:
         ids=None if ids is None else ids if isinstance(ids, list) else [ids],
         after_seq=_cursor(ctx, t, query, "starting_after"),
         before_seq=_cursor(ctx, t, query, "ending_before"),
-        limit=limit,
+        limit=None if restricted else limit,
     )
+    if restricted:  # lists leave out what the key may not read (a page is filled from what it may)
+        rows = [r for r in rows if permissions.readable(ctx.tx, r)]
+        if limit is not None:
+            rows = rows[-limit:] if "ending_before" in query else rows[:limit]
     if "version" in query:
         rows = [r for r in (_at_version(ctx, r, query["version"]) for r in rows) if r is not None]
     return rows
+
+
+def _require_acl_read(ctx: Ctx, query: dict[str, Any], org_ids: list[str]) -> None:
+    """ACLs of an object need read_acls on it; list_org needs read_acls on the organization."""
+    if "object_type" in query and "object_id" in query:
+        object_id = query["object_id"]
+        row = ctx.tx.get(object_id)
+        org_id = object_id if object_id in ctx.caller.org_ids else row.org_id if row else None
+        if org_id in ctx.caller.org_ids:  # another org's object: the list is empty, as before
+            target = permissions.attached_target(ctx.tx, query["object_type"], object_id, org_id or "")
+            permissions.require("read_acls", target)
+        return
+    for org_id in org_ids:
+        permissions.require("read_acls", permissions.Target("organization", org_id, None, org_id))
 
 
 def list_objects(ctx: Ctx, t: ObjectType) -> dict[str, Any]:
@@ -291,6 +325,7 @@ def patch(ctx: Ctx, t: ObjectType) -> dict[str, Any]:
     row = get_row(ctx, t, id_)
     if row.org_id is None:
         raise forbidden(f"{t.name} {id_} is a system {t.name} and cannot be edited")
+    permissions.require(permissions.needed(t.name, "update"), permissions.target_of(ctx.tx, row))
     if t.name == "view":
         _check_locator(row, body)
     pointer = spec.request_body_pointer(t.item_path, "patch") or ""
@@ -374,6 +409,7 @@ def delete(ctx: Ctx, t: ObjectType) -> dict[str, Any]:
 def delete_row(ctx: Ctx, t: ObjectType, row: Row) -> dict[str, Any]:
     if row.org_id is None:
         raise forbidden(f"{t.name} {row.id} is a system {t.name} and cannot be deleted")
+    permissions.require(permissions.needed(t.name, "delete"), permissions.target_of(ctx.tx, row))
     body = dict(row.body)
     if "deleted_at" in spec.schema_properties(t.schema):
         body["deleted_at"] = ctx.now

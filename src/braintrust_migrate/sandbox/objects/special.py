@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from braintrust_migrate.sandbox.core import permissions
 from braintrust_migrate.sandbox.core.common import (
     Ctx,
     bad_request,
@@ -51,6 +52,8 @@ def _find_acl(ctx: Ctx, item: dict[str, Any]) -> tuple[str, Row | None]:
 
 def _add_acl(ctx: Ctx, item: dict[str, Any]) -> tuple[Row, bool]:
     org_id, existing = _find_acl(ctx, item)
+    target = permissions.attached_target(ctx.tx, item["object_type"], item["object_id"], org_id)
+    permissions.require("create_acls", target)
     if existing is not None:
         return existing, False
     fields = {k: item[k] for k in ACL.settable if item.get(k) is not None}
@@ -102,6 +105,8 @@ def patch_org_members(ctx: Ctx) -> dict[str, Any]:
             raise bad_request("org_id and org_name name different organizations")
     else:
         org_id = single_org(ctx, body.get("org_name"))
+    # "Manage members" is an access-control right: Engineers lack it, as on braintrust.dev.
+    permissions.require("update_acls", permissions.Target("organization", org_id, None, org_id))
     invite = body.get("invite_users") or {}
     remove = body.get("remove_users") or {}
     groups = _invite_groups(ctx, org_id, invite)
