@@ -219,8 +219,9 @@ async def _project_checks(client: ApiClient, org_name: str | None, names: list[s
             client.side,
             f"project {name!r}",
             "fail",
-            f"no project named {name!r} in the source org",
-            "fix the name in MIGRATION_PROJECTS / --projects (names are exact)",
+            # Lists show only what the key may read: a project it may not read looks absent.
+            f"no project named {name!r} that the source key can read",
+            "fix the name in MIGRATION_PROJECTS / --projects (names are exact), or grant the key's user read on it",
         )
 
     return list(await asyncio.gather(*(find(name) for name in names)))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
+from braintrust_migrate.client.errors import PermissionDeniedError
 from braintrust_migrate.engine.refs import POLYMORPHIC_KINDS
 from braintrust_migrate.engine.resources import RESOURCE_TYPES, SELF, ResourceType
 
@@ -21,12 +22,23 @@ def identity(rt: ResourceType, obj: dict[str, Any]) -> tuple[Any, ...]:
     return (rt.kind, *key)
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A listing the key was refused (403)."""
+
+    rt: ResourceType
+    what: str  # "all <type>" or "<type> of <owner>"
+    error: ApiError
+
+
 @dataclass
 class Inventory:
     side: str
     objects: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
     by_identity: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
     listed_owners: set[tuple[str, str]] = field(default_factory=set)
+    # What this side's key may not list (403): reported as failed, the run goes on without it.
+    unreadable: list[Unreadable] = field(default_factory=list)
 
     def add(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         self.objects[rt.kind][obj["id"]] = obj
@@ -70,19 +82,36 @@ async def load_inventory(client: ApiClient, org_name: str | None, types: Iterabl
     """List every given type org-wide (those listed per owner excepted: see load_owned)."""
     inventory = Inventory(client.side)
     todo = listings(types)
-    results = await asyncio.gather(*(list_type(client, rt, org_name, filtered=f) for rt, f in todo))
+    by_kind = {rt.kind: [t for t in types if t.kind == rt.kind] for rt, _ in todo}
+
+    async def one(rt: ResourceType, filtered: bool) -> list[dict[str, Any]]:
+        try:
+            return await list_type(client, rt, org_name, filtered=filtered)
+        except PermissionDeniedError as error:
+            # The key may not read these: the run reports each type as failed and goes on.
+            inventory.unreadable += [Unreadable(same, f"all {same.name}", error) for same in by_kind[rt.kind]]
+            return []
+
+    results = await asyncio.gather(*(one(rt, filtered) for rt, filtered in todo))
     for (rt, _), objects in zip(todo, results, strict=True):
         for obj in objects:
             inventory.add(rt, obj)
     return inventory
 
 
-async def relist(client: ApiClient, inventory: Inventory, org_name: str | None, rt: ResourceType) -> None:
-    """Read one type's objects again (a later phase sees what the run has written since)."""
+async def relist(client: ApiClient, inventory: Inventory, org_name: str | None, rt: ResourceType) -> bool:
+    """Read one type's objects again (a later phase sees what the run has written since); False
+    when the key may not (recorded in `unreadable`)."""
+    try:
+        objects = await list_type(client, rt, org_name, filtered=False)
+    except PermissionDeniedError as error:
+        inventory.unreadable.append(Unreadable(rt, f"all {rt.name}", error))
+        return False
     for old in list(inventory.of(rt.kind)):
         inventory.remove(rt, old)
-    for obj in await list_type(client, rt, org_name, filtered=False):
+    for obj in objects:
         inventory.add(rt, obj)
+    return True
 
 
 async def load_owned(
@@ -96,6 +125,9 @@ async def load_owned(
             found = await client.list_all(rt.path, {"object_type": object_type, "object_id": object_id})
         except NotFoundError:
             found = []
+        except PermissionDeniedError as error:
+            inventory.unreadable.append(Unreadable(rt, f"{rt.name} of {object_type} {object_id}", error))
+            found = []
         for obj in found:
             inventory.add(rt, obj)
         inventory.listed_owners.add((object_type, object_id))
@@ -105,7 +137,7 @@ async def load_owned(
 
 def all_owners(rt: ResourceType, inventory: Inventory) -> list[tuple[str, str]]:
     """Every listed object that may own objects of the per-owner type `rt`."""
-    owners = []
+    owners: list[tuple[str, str]] = []
     for object_type in sorted(rt.owner_types):
         kind = POLYMORPHIC_KINDS.get(object_type) or ""
         owners.extend((object_type, obj["id"]) for obj in inventory.of(kind))

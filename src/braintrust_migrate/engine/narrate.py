@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
-
 from braintrust_migrate.engine.report import Outcome
 from braintrust_migrate.engine.resources import BY_KIND, PROJECT_TYPE, STREAMS
+from braintrust_migrate.liblog import get_logger
 from braintrust_migrate.textsafe import printable
 
-log = structlog.get_logger("braintrust_migrate")
+log = get_logger("braintrust_migrate")
 
 MARKS = {
     "created": "✅",
@@ -50,6 +49,8 @@ REASONS = {
     "env_var_needs_value": "the value must be set by hand (or with --secrets-file)",
     "code_bundle_not_migratable": "bundled code must be re-pushed with `braintrust push`",
     "unresolved_reference": "a reference could not be resolved",
+    "source_not_readable": "the source key may not list these (403)",
+    "destination_not_readable": "the destination key may not list these (403): nothing was written",
     "already_exists": "already exists",
 }
 LEVELS = {"unchanged": "debug", "conflict": "warning", "failed": "error"}

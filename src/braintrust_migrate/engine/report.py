@@ -25,6 +25,8 @@ FOLLOW_UPS = {
     "code_bundle_not_migratable": "re-push the bundled code with `braintrust push` against the destination org",
     "user_not_mapped": "invite the user to the destination org (or re-run with --map-users --invite-users)",
     "unresolved_reference": "migrate the referenced object too (check --resources / --projects) and re-run",
+    "source_not_readable": "grant the source key's user read access to these (or leave them out with --resources), then re-run",
+    "destination_not_readable": "grant the destination key's user read access to these, then re-run",
 }
 # With --map-users already given, only inviting (or adding the user by hand) is left to do.
 USER_TODO_MAPPED = "invite the user to the destination org (or re-run with --invite-users), then re-run"

@@ -9,12 +9,10 @@ import os
 import signal
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-
-import structlog
 
 from braintrust_migrate.client import ApiClient, client_for
 from braintrust_migrate.config import ConfigError, Settings
@@ -56,9 +54,10 @@ from braintrust_migrate.engine.statedir import (
 from braintrust_migrate.engine.steps import Step, dependencies, order, repin_types, run_in_order
 from braintrust_migrate.engine.tally import StreamTally
 from braintrust_migrate.engine.users import build_user_map
+from braintrust_migrate.liblog import get_logger
 from braintrust_migrate.orgs import choose_org, ensure_distinct_orgs
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 T = TypeVar("T")
 
 MAX_SETTLE_ROUNDS = 5
@@ -174,9 +173,16 @@ class PhaseClock:
 
 class Runner:
     def __init__(
-        self, settings: Settings, options: Options, secrets: Secrets, progress: ProgressView | None = None
+        self,
+        settings: Settings,
+        options: Options,
+        secrets: Secrets,
+        progress: ProgressView | None = None,
+        *,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
     ):
         self.settings = settings
+        self.on_event = on_event  # a library host's hook (api.py): each object outcome and row batch
         self.options = options
         self.secrets = secrets
         self.progress = progress or ProgressView(enabled=False)
@@ -335,6 +341,7 @@ class Runner:
             outside_window=outside_window(s, types, src_inv, projects),
         )
         self._warn_unknown_secrets(ctx, types)
+        refused = self._unreadable(ctx, types)
         link(ctx.nodes)
         loop = asyncio.get_running_loop()
         for node in ctx.nodes.values():
@@ -363,6 +370,7 @@ class Runner:
                 "interrupted": interrupted,
                 "duration_s": round(time.time() - started, 2),
                 "http": {"source": source.stats.to_dict(), "dest": dest.stats.to_dict()},
+                "throughput": self.tally.throughput.to_dict(),  # this invocation's rows over time
             }
             data = build_report(
                 meta,
@@ -381,6 +389,8 @@ class Runner:
         )
         self._checkpoint = lambda _ctx: report(final=False)
         self.progress.start(Counter(node.rt.name for node in ctx.nodes.values()))
+        for outcome in refused:
+            self._record(ctx, outcome)
         try:
             await self._steps(ctx, types, streams)
         except asyncio.CancelledError:
@@ -419,6 +429,32 @@ class Runner:
         if warning := unknown_names_warning(self.secrets.unknown_in(known)):
             log.warning(warning)
 
+    def _unreadable(self, ctx: RunContext, types: list[ResourceType]) -> list[Outcome]:
+        """Failed outcomes for what a key may not list, and no nodes for what cannot be written
+        safely: a type the destination key cannot list could only be created blind (duplicates)."""
+        outcomes = [
+            self._refused(u.rt, u.what, "source_not_readable", u.error)
+            for u in ctx.src_inv.unreadable
+            if u.rt in types
+        ]
+        blind = {u.rt.kind: u for u in ctx.dst_inv.unreadable}
+        for key, node in list(ctx.nodes.items()):
+            if node.rt.kind in blind:
+                del ctx.nodes[key]
+                outcome = self._refused(
+                    node.rt, node.name, "destination_not_readable", blind[node.rt.kind].error
+                )
+                outcome.source_id, outcome.project = node.src["id"], node.project
+                outcomes.append(outcome)
+        return outcomes
+
+    @staticmethod
+    def _refused(rt: ResourceType, name: str, reason: str, error: Any) -> Outcome:
+        return Outcome(
+            type=rt.name, kind=rt.kind, name=name, source_id=f"*{name}", action="failed", reason=reason,
+            error=error.to_dict(),
+        )  # fmt: skip
+
     def _merged_outcomes(self, ctx: RunContext) -> list[Outcome]:
         """A resumed run reports what the interrupted invocation wrote, not 'unchanged'."""
         for outcome in ctx.outcomes:
@@ -430,6 +466,8 @@ class Runner:
     def _record(self, ctx: RunContext, outcome: Outcome) -> None:
         ctx.record(outcome)
         self.progress.advance(outcome.type, outcome.action)
+        if self.on_event:
+            self.on_event({"event": "object", **outcome.to_dict()})
         if len(ctx.outcomes) % self.settings.migration_checkpoint_interval == 0 and self._checkpoint:
             self._checkpoint(ctx)
 
@@ -447,6 +485,8 @@ class Runner:
         def on_rows(spec: StreamSpec, rows: int, nbytes: int) -> None:
             self.tally.on_rows(spec, rows, nbytes)
             self.progress.advance_rows(spec, rows, nbytes)
+            if self.on_event:
+                self.on_event({"event": "rows", "spec": spec, "rows": rows, "bytes": nbytes})
 
         stage = EventStage(ctx, s, on_rows, totals)
 
@@ -493,7 +533,16 @@ class Runner:
         nodes = [n for n in ctx.nodes.values() if n.rt.phase == phase]
         listed = {n.rt.name: n.rt for n in nodes if n.rt in ALL_LISTABLE}
         for rt in listed.values():
-            await relist(ctx.dest, ctx.dst_inv, ctx.dest_org_name, rt)
+            if await relist(ctx.dest, ctx.dst_inv, ctx.dest_org_name, rt):
+                continue
+            error = ctx.dst_inv.unreadable[-1].error
+            for node in [n for n in nodes if n.rt is rt]:
+                nodes.remove(node)
+                if node.done is not None and not node.done.done():
+                    node.done.set_result(None)
+                outcome = self._refused(rt, node.name, "destination_not_readable", error)
+                outcome.source_id, outcome.project = node.src["id"], node.project
+                self._record(ctx, outcome)
         await self._run_dag(ctx, nodes, per_type, final=True)
 
     async def _bounded(self, coroutines: Iterable[Awaitable[T]]) -> list[T]:
