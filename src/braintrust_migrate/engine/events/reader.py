@@ -8,13 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import structlog
-
 from braintrust_migrate import btql
 from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
 from braintrust_migrate.config import parse_time
+from braintrust_migrate.liblog import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 SHRINKABLE = frozenset({500, 502, 503, 504})
 MIN_PAGE = 10
@@ -129,6 +128,11 @@ class BtqlReader:
                 self._limit, self._streak = min(self.page_size, self._limit * 2), 0
 
 
+def _newest_xact(rows: list[dict[str, Any]]) -> str | None:
+    xacts = [str(row["_xact_id"]) for row in rows if str(row.get("_xact_id") or "").isdigit()]
+    return max(xacts, key=int) if xacts else None
+
+
 @dataclass
 class FetchReader:
     """Newest-first pages of live rows. The spec allows later pages to repeat older versions of
@@ -148,13 +152,20 @@ class FetchReader:
         # so a page read but never written is read again in full after a kill.
         run_seen: set[str] = set()
         cursors = {self.cursor} if self.cursor else set()
+        # Newest first, rows updated while we page move ahead of the cursor: the pages after the
+        # first read the container as of the first page's newest transaction, so none slides past.
+        version: str | None = None
         while True:
             body: dict[str, Any] = {"limit": self.page_size}
             if self.cursor:
                 body["cursor"] = self.cursor
+            if version is not None:
+                body["version"] = version
             response = await self.client.request("POST", path, json=body)
             data = self.client.decode(response, expect=dict)
             events = data.get("events") or []
+            if version is None:
+                version = _newest_xact(events)
             fresh, ids = [], []
             for row in events:  # the first sighting of an id is its latest version
                 if row["id"] not in run_seen and not self.seen.has(row["id"]):
