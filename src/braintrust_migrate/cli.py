@@ -8,26 +8,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-import structlog
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from braintrust_migrate import __version__
+from braintrust_migrate.api import MigrationInterrupted, error_line, run_checks, run_migration, run_verify
 from braintrust_migrate.cli_options import with_settings
-from braintrust_migrate.client import ApiError, client_for
+from braintrust_migrate.client import ApiError
 from braintrust_migrate.config import ConfigError, Settings
 from braintrust_migrate.engine.context import Options
 from braintrust_migrate.engine.progress import ProgressView
-from braintrust_migrate.engine.runner import RunInterrupted, Runner
 from braintrust_migrate.engine.secrets_file import load_secrets
 from braintrust_migrate.entry import INTERRUPTED
+from braintrust_migrate.liblog import get_logger
 from braintrust_migrate.logs import configure_logging
 from braintrust_migrate.redact import scrub
+from braintrust_migrate.results import ValidationResult
 from braintrust_migrate.sandbox.cli import app as sandbox_app
 from braintrust_migrate.textsafe import markup_safe, printable
-from braintrust_migrate.validate import ValidationResult, run_validation
-from braintrust_migrate.verify.runner import Verifier
 
 app = typer.Typer(
     name="braintrust-migrate",
@@ -42,7 +41,7 @@ app.add_typer(sandbox_app, name="sandbox")
 
 # Piped to a file or a CI log: no hard wraps (tables at their natural width, paths on one line).
 stdout = Console(soft_wrap=True) if sys.stdout.isatty() else Console(soft_wrap=True, width=100_000)
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def _version(value: bool) -> None:
@@ -99,28 +98,14 @@ def validate(
 ) -> None:
     """Check that both orgs are reachable and usable before migrating anything."""
 
-    async def run() -> ValidationResult:
-        source, dest = client_for(settings, "source"), client_for(settings, "dest")
-        async with source, dest:
-            return await run_validation(
-                source,
-                dest,
-                source_org=settings.bt_source_org_name,
-                dest_org=settings.bt_dest_org_name,
-                write_check=write_check,
-                resources=settings.migration_resources,
-                projects=settings.migration_projects,
-                state_dir=settings.migration_state_dir,
-            )
-
     # Both keys are required: fail on the first missing one before any network call.
     settings.api_key("source")
     settings.api_key("dest")
-    result = asyncio.run(run())
+    result = asyncio.run(run_checks(settings, write_check=write_check))
     failed = [f"{c.side}:{c.name}" for c in result.checks if c.status == "fail"]
     log.info("validation finished", ok=result.ok, checks=len(result.checks), failed=failed)
     if json_output:
-        sys.stdout.write(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        sys.stdout.write(orjson.dumps(dict(result.report), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         _print_validation(result)
     raise typer.Exit(0 if result.ok else 1)
@@ -182,8 +167,8 @@ def migrate(
         dry_run=dry_run, overwrite=overwrite, map_users=map_users, invite_users=invite_users, fresh=fresh
     )
     try:
-        result = asyncio.run(Runner(settings, options, secrets, ProgressView()).run())
-    except RunInterrupted as stopped:
+        result = asyncio.run(run_migration(settings, options, secrets, progress=ProgressView()))
+    except MigrationInterrupted as stopped:
         if stopped.result is not None:
             _print_paths(stopped.result.report_path, stopped.result.summary_path)
         _fail(INTERRUPTED, 130, prefix="")
@@ -202,7 +187,7 @@ def migrate(
 
 def _print_paths(report: Path, summary: Path, prefix: str = "") -> None:
     """Each path on one line, as plain text (a path is not markup), to copy or grep."""
-    for label, path in (("report", report), ("summary", summary)):
+    for label, path in (("report", report), ("summary", summary), ("html", report.with_suffix(".html"))):
         stdout.print(f"{prefix}{label}: {printable(path)}", markup=False, highlight=False, soft_wrap=True)
 
 
@@ -210,7 +195,7 @@ def _run_verify(
     settings: Settings, *, map_users: bool, folder: Path | None = None, sample: int | None = None
 ) -> bool:
     try:
-        result = asyncio.run(Verifier(settings, map_users=map_users, folder=folder, sample=sample).run())
+        result = asyncio.run(run_verify(settings, map_users=map_users, folder=folder, sample=sample))
     except ApiError as error:
         sys.stderr.write(f"error: {printable(error.message)}\n")
         raise typer.Exit(1) from None
@@ -288,7 +273,6 @@ def main(argv: list[str] | None = None) -> Any:
     try:
         return app(args=argv, standalone_mode=True)
     except ConfigError as error:
-        fix = getattr(error, "fix", None)
-        _fail(f"{error}; {fix}" if fix else str(error), 2)
+        _fail(error_line(error), 2)
     except KeyboardInterrupt:
         _fail(INTERRUPTED, 130, prefix="")

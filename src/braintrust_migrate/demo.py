@@ -19,6 +19,7 @@ from braintrust_migrate.client import client_for
 from braintrust_migrate.config import Settings, load_settings
 from braintrust_migrate.engine.context import Options
 from braintrust_migrate.engine.progress import ProgressView
+from braintrust_migrate.engine.report import html_path
 from braintrust_migrate.engine.runner import Runner
 from braintrust_migrate.engine.secrets_file import Secrets
 from braintrust_migrate.sandbox.seed.run import seed_org
@@ -102,6 +103,8 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
         console.print(f"[bold]5/5[/] verify: {verdict}")
         console.print(parity.summary_path.read_text(encoding="utf-8"), markup=False, highlight=False)
         console.print(f"reports in {result.report_path.parent}")
+        for page in (html_path(result.report_path), html_path(parity.report_path)):
+            console.print(f"HTML report: {page}", markup=False, highlight=False, soft_wrap=True)
         console.print(f"demo finished in {time.perf_counter() - started:.1f} s")
         ok = result.ok and parity.ok
         if options.keep:

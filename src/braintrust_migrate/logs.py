@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -103,7 +104,7 @@ class _Scrubbed:
     def __init__(self, renderer: Any) -> None:
         self.renderer = renderer
 
-    def __call__(self, logger: Any, name: str, event_dict: dict[str, Any]) -> str:
+    def __call__(self, logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> str:
         return scrub(self.renderer(logger, name, event_dict))
 
 
@@ -143,6 +144,6 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: Any = None
         cache_logger_on_first_use=False,
     )
     # Libraries that log through the standard library follow the same level, quietly.
-    handler = logging.StreamHandler(_ConsoleStream() if shared else stream)  # type: ignore[arg-type]
+    handler = logging.StreamHandler(_ConsoleStream() if shared else stream)
     handler.setFormatter(_SafeFormatter(logging.BASIC_FORMAT))
     logging.basicConfig(level=max(LEVELS[level], logging.WARNING), handlers=[handler], force=True)

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 import httpx
 import orjson
-import structlog
 from httpx_aiohttp import AiohttpTransport
 
 from braintrust_migrate.client import redirects
@@ -44,11 +43,12 @@ from braintrust_migrate.client.limiter import AdaptiveLimiter
 from braintrust_migrate.client.payload import decode, list_items
 from braintrust_migrate.client.retry import RetryPolicy, parse_retry_after
 from braintrust_migrate.client.stats import ClientStats, StatsLayer
+from braintrust_migrate.liblog import get_logger
 from braintrust_migrate.redact import scrub
 
 __all__ = ["ApiClient", "BlobStream", "ClientStats"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 # An error body only feeds a message: keep its start, never fail on its size.
@@ -368,7 +368,9 @@ class ApiClient:
             return RedirectRefused(**where, url=exc.url, status=exc.status, reason=str(exc))
         return exc
 
-    async def list_all(self, path: str, params: Mapping[str, Any] | None = None, **kw: Any) -> list[dict]:
+    async def list_all(
+        self, path: str, params: Mapping[str, Any] | None = None, **kw: Any
+    ) -> list[dict[str, Any]]:
         return [item async for item in self.paginate(path, params, **kw)]
 
     def _objects(self, response: httpx.Response, path: str) -> list[dict[str, Any]]:

@@ -205,13 +205,14 @@ def describe_transport_error(exc: Exception) -> str:
         if "Disconnected" in name or "Payload" in name:
             return f"the connection was dropped mid-response ({detail or name})"
         return f"connection failed ({detail or name})"
-    kind = {
+    kinds: dict[type[Exception], str] = {
         httpx.ConnectTimeout: "connection timed out",
         httpx.ReadTimeout: "no response before the read timeout",
         httpx.WriteTimeout: "timed out sending the request",
         httpx.PoolTimeout: "no free connection in the pool",
         httpx.RemoteProtocolError: "the connection was dropped mid-response",
-    }.get(type(exc))
+    }
+    kind = kinds.get(type(exc))
     if kind:
         return kind
     text = str(exc).strip()

@@ -6,9 +6,10 @@ import time
 from dataclasses import asdict, dataclass
 
 import httpx
-import structlog
 
-log = structlog.get_logger(__name__)
+from braintrust_migrate.liblog import get_logger
+
+log = get_logger(__name__)
 
 
 @dataclass

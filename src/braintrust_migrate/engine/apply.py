@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
-
 from braintrust_migrate.client import ApiError
 from braintrust_migrate.engine.checksum import checksum, differing_paths, normalize, project
 from braintrust_migrate.engine.context import PLACEHOLDER_PREFIX, RunContext, is_placeholder, placeholder
@@ -22,8 +20,9 @@ from braintrust_migrate.engine.refs import USER_KIND, UUID_RE, Slot, drop_slots,
 from braintrust_migrate.engine.report import Action, Outcome, Unresolved
 from braintrust_migrate.engine.resources import BY_KIND, ResourceType
 from braintrust_migrate.engine.state import Mapping
+from braintrust_migrate.liblog import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 PLACEHOLDER_RE = re.compile(re.escape(PLACEHOLDER_PREFIX) + r"[a-z_]+:" + UUID_RE.pattern)
 # Most reference targets one object may lack and still be recognised as unfinished (3^n variants).
@@ -327,7 +326,7 @@ def _with_stale_pins(kind: str, body: dict[str, Any], dest_body: dict[str, Any])
         if not field_name or slot.version is None:
             continue
         parent_path = slot.path.rsplit(".", 1)[0] if "." in slot.path else ""
-        theirs = _at(dest_body, parent_path) if parent_path else dest_body
+        theirs: Any = _at(dest_body, parent_path) if parent_path else dest_body
         if not isinstance(theirs, dict) or theirs.get(slot.key) != slot.value:
             continue
         mine, old = str(slot.version), str(theirs.get(field_name))

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import structlog
-
 from braintrust_migrate.client import ApiClient, ApiError
 from braintrust_migrate.engine.inventory import identity
 from braintrust_migrate.engine.resources import ResourceType
+from braintrust_migrate.liblog import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 # How long a partly filled batch waits for more bodies: every writer of a phase arrives within
 # a few loop turns, so this only merges them; it never holds a write back noticeably.

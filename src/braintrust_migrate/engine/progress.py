@@ -18,7 +18,7 @@ from typing import Literal
 
 import structlog
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from braintrust_migrate.engine.resources import STREAMS
@@ -87,7 +87,7 @@ class ProgressView:
         self.enabled = self.mode != "off"
         self.interval = interval or _interval_from_env()
         self._progress: Progress | None = None
-        self._tasks: dict[str, int] = {}
+        self._tasks: dict[str, TaskID] = {}
         self._lock = threading.Lock()
         self._objects_total = 0
         self._per_type: dict[str, Counter[str]] = {}

@@ -234,9 +234,18 @@ def summary_text(report: dict[str, Any], examples: int = 3) -> str:
     return "\n".join(printable(line) for line in lines) + "\n"
 
 
+def html_path(json_path: Path) -> Path:
+    """The HTML page written beside a JSON report (migration_report.json, verify_report.json)."""
+    return json_path.with_suffix(".html")
+
+
 def write_report(folder: Path, report: dict[str, Any]) -> tuple[Path, Path]:
+    """The JSON report, the text summary and, beside them, the HTML page (see html_path)."""
+    from braintrust_migrate.engine.report_html import render_html  # it imports this module
+
     make_dirs(folder)
     json_path, text_path = folder / "migration_report.json", folder / "migration_summary.txt"
     write_atomic(json_path, orjson.dumps(report, option=orjson.OPT_INDENT_2))
     write_atomic(text_path, summary_text(report).encode())
+    write_atomic(html_path(json_path), render_html(report).encode())
     return json_path, text_path

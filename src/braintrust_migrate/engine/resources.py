@@ -135,7 +135,9 @@ class ResourceType:
         return self.list_path or self.path
 
 
-def _project_type(name: str, kind: str, identity: tuple[str, ...], fields: tuple[str, ...], **kw: Any):
+def _project_type(
+    name: str, kind: str, identity: tuple[str, ...], fields: tuple[str, ...], **kw: Any
+) -> ResourceType:
     return ResourceType(name, kind, f"/v1/{kind}", "project", identity, fields, owner="project_id", **kw)
 
 

@@ -125,7 +125,7 @@ def run_streams(selected: set[str]) -> list[EventStream]:
 
 
 def build_nodes(
-    settings: Settings, types: Iterable[ResourceType], inv: Inventory, projects: dict[str, dict]
+    settings: Settings, types: Iterable[ResourceType], inv: Inventory, projects: dict[str, dict[str, Any]]
 ) -> dict[Key, Node]:
     """One node per source object the run migrates: of the given types, in the selected projects
     (objects outside every project always), in the time window for the types it selects."""
@@ -148,7 +148,7 @@ def build_nodes(
 
 
 def outside_window(
-    settings: Settings, types: Iterable[ResourceType], inv: Inventory, projects: dict[str, dict]
+    settings: Settings, types: Iterable[ResourceType], inv: Inventory, projects: dict[str, dict[str, Any]]
 ) -> set[Key]:
     """Selected objects the time window leaves out: references to them are dropped, not failed."""
     window = Window(settings.migration_created_after, settings.migration_created_before)
@@ -211,7 +211,7 @@ class Runner:
             self.interrupted = True
             task.cancel()
 
-        installed: dict[int, Any] = {}
+        installed: dict[signal.Signals, Any] = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 previous = signal.getsignal(sig)
@@ -287,8 +287,8 @@ class Runner:
         self,
         source: ApiClient,
         dest: ApiClient,
-        source_org: dict,
-        dest_org: dict,
+        source_org: dict[str, Any],
+        dest_org: dict[str, Any],
         state: StateStore,
         folder: Path,
         named_run: str | None = None,

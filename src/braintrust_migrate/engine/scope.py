@@ -19,6 +19,8 @@ def owner_kind(rt: ResourceType, obj: Mapping[str, Any]) -> str | None:
         return None
     if ref.target:
         return ref.target
+    if ref.type_field is None:
+        return None
     return POLYMORPHIC_KINDS.get(str(obj.get(ref.type_field)))
 
 

@@ -17,7 +17,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
@@ -58,7 +58,7 @@ def _pair_ids(folder: Path) -> tuple[str, str] | None:
     return (src, dst) if sep else None
 
 
-def _check_pair(folder: Path, given: Path, source_org: dict, dest_org: dict) -> None:
+def _check_pair(folder: Path, given: Path, source_org: dict[str, Any], dest_org: dict[str, Any]) -> None:
     ids = _pair_ids(folder)
     wanted = (source_org["id"], dest_org["id"])
     if ids == wanted or (ids is None and folder.name == pair_folder(folder.parent, *wanted).name):
@@ -71,7 +71,7 @@ def _check_pair(folder: Path, given: Path, source_org: dict, dest_org: dict) -> 
     )
 
 
-def resolve_state_dir(state_dir: Path, source_org: dict, dest_org: dict) -> StateLocation:
+def resolve_state_dir(state_dir: Path, source_org: dict[str, Any], dest_org: dict[str, Any]) -> StateLocation:
     """The pair folder (and run) that `--state-dir` means for this org pair."""
     given = state_dir
     if state_dir.exists() and not state_dir.is_dir():

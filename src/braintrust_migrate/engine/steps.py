@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import graphlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 
 from braintrust_migrate.engine.refs import REFS_BY_OWNER, target_kinds
@@ -73,7 +73,9 @@ def _rank(step: Step) -> tuple[int, str]:
     return (PHASES.index(step.phase) if step.phase else len(PHASES), step.name)
 
 
-async def run_in_order(graph: dict[Step, set[Step]], run: Callable[[Step], Awaitable[None]]) -> None:
+async def run_in_order(
+    graph: dict[Step, set[Step]], run: Callable[[Step], Coroutine[object, object, None]]
+) -> None:
     """Run every step once the steps it waits for are done, independent ones at the same time."""
     sorter = graphlib.TopologicalSorter(graph)
     sorter.prepare()  # a cycle here is a bug in the tables: graphlib.CycleError says where

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import structlog
+from typing import Any
 
 from braintrust_migrate.client import ApiClient
+from braintrust_migrate.liblog import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass
@@ -31,7 +31,7 @@ class UserMap:
         return sorted(e for e in self.source_emails.values() if e and e.lower() not in self.dest_ids)
 
 
-async def _list_users(client: ApiClient, org_name: str | None) -> list[dict]:
+async def _list_users(client: ApiClient, org_name: str | None) -> list[dict[str, Any]]:
     return await client.list_all("/v1/user", {"org_name": org_name})
 
 
@@ -56,7 +56,7 @@ async def build_user_map(
     }
     missing = users.unmapped_emails()
     if invite and missing and not dry_run:
-        body: dict = {"invite_users": {"emails": missing, "send_invite_emails": False}}
+        body: dict[str, Any] = {"invite_users": {"emails": missing, "send_invite_emails": False}}
         if dest_org:
             body["org_name"] = dest_org
         await dest.patch_json("/v1/organization/members", body)

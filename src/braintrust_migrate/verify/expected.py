@@ -55,7 +55,9 @@ class Todos:
         outcome = self.outcomes.get((type_name, source_id))
         return reason_of(outcome) if outcome else None
 
-    def entry(self, type_name: str, label: dict[str, Any], reason: str, detail: str | None = None) -> dict:
+    def entry(
+        self, type_name: str, label: dict[str, Any], reason: str, detail: str | None = None
+    ) -> dict[str, Any]:
         outcome = self.outcomes.get((type_name, str(label.get("source_id")))) or {}
         item = {"type": type_name, **label, "reason": reason, "what": detail or WHAT[reason]}
         if outcome.get("project"):

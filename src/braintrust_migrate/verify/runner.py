@@ -24,7 +24,7 @@ from braintrust_migrate.engine.inventory import (
 )
 from braintrust_migrate.engine.private import make_dirs
 from braintrust_migrate.engine.refs import REFS_BY_OWNER
-from braintrust_migrate.engine.report import write_atomic
+from braintrust_migrate.engine.report import html_path, write_atomic
 from braintrust_migrate.engine.resources import (
     ACL_FIELDS,
     ACL_TYPE,
@@ -44,6 +44,7 @@ from braintrust_migrate.verify.events import ContainerParity, compare_container
 from braintrust_migrate.verify.expected import Todos, grouped, load_todos
 from braintrust_migrate.verify.leaks import LeakLog
 from braintrust_migrate.verify.objects import IdMap, TypeParity, compare_type
+from braintrust_migrate.verify.report_html import render_verify_html
 
 ACL_REFS = tuple(ref.path for ref in REFS_BY_OWNER[ACL_TYPE.kind])
 # Compared object by object (ACLs have their own parity; facets are part of their owner).
@@ -184,6 +185,7 @@ class Verifier:
         json_path, text_path = out / "verify_report.json", out / "verify_summary.txt"
         write_atomic(json_path, orjson.dumps(report, option=orjson.OPT_INDENT_2))
         write_atomic(text_path, summary_text(report).encode())
+        write_atomic(html_path(json_path), render_verify_html(report).encode())
         return VerifyResult(report, json_path, text_path)
 
     async def _events(

@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-import structlog
 
 from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
 from braintrust_migrate.engine.events.state import EventState
+from braintrust_migrate.liblog import get_logger
 from braintrust_migrate.urlguard import DownloadGuard, DownloadRefused
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 OFFLOADABLE = ("input", "output", "expected", "metadata", "context", "error")
 

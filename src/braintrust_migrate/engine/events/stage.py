@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-import structlog
 
 from braintrust_migrate import btql
 from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
@@ -23,8 +22,9 @@ from braintrust_migrate.engine.events.stream import ByteBudget, Stream, StreamEn
 from braintrust_migrate.engine.events.versions import PinLog
 from braintrust_migrate.engine.refs import find_slots
 from braintrust_migrate.engine.resources import RESOURCE_TYPES, STREAMS, EventStream, ResourceType
+from braintrust_migrate.liblog import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 PAYLOAD_HEADROOM = 0.9
 # Rows read to estimate a dry run's bytes to copy.

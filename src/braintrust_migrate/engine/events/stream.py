@@ -11,8 +11,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
-
 from braintrust_migrate.client import ApiClient, ApiError
 from braintrust_migrate.engine.events.attachments import Attachments, rewrite_attachments
 from braintrust_migrate.engine.events.comments import CommentCopier
@@ -23,8 +21,9 @@ from braintrust_migrate.engine.events.transform import RowNotes, to_insert
 from braintrust_migrate.engine.events.versions import PinnedDataset
 from braintrust_migrate.engine.events.writer import BatchResult, Encoded, Inserter, encode
 from braintrust_migrate.engine.resources import STREAMS
+from braintrust_migrate.liblog import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 INSERTS_PER_STREAM = 4
 FAILED_SAMPLE = 50
@@ -197,7 +196,7 @@ class Stream:
                 if self.outcome.reader == "btql":
                     resumes = [batch[-1].key for batch in batches]
                 else:
-                    resumes = [None] * (len(batches) - 1) + [page.last_key]
+                    resumes = [*[None] * (len(batches) - 1), page.last_key]
                     self._page_seen[seq + len(batches) - 1] = page.seen  # remembered once acknowledged
                 page_left = [len(batches)]
                 for batch, resume in zip(batches, resumes, strict=True):

@@ -171,8 +171,8 @@ def _run(
     if q.measures:
         if q.cursor is not None:
             raise bad_request("BTQL: 'cursor:' is not supported with 'measures:'")
-        data, schema = _aggregate(ctx, q, containers, fields, where, params, limit)
-        return _respond(data, schema, None, fmt)
+        groups, schema = _aggregate(ctx, q, containers, fields, where, params, limit)
+        return _respond(groups, schema, None, fmt)
     for item in q.select or ():
         if item.field not in fields:
             raise bad_request(f"BTQL: unknown field {item.field!r} in 'select:' for {kind.label} rows")

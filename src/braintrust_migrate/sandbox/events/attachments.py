@@ -339,7 +339,7 @@ class AttachmentService:
                 "WHERE org_id = ? AND key = ? AND upload_status = 'done' AND upload_id IS NOT NULL",
                 (org_id, key),
             ).fetchone()
-        return tuple(record) if record else None  # type: ignore[return-value]
+        return tuple(record) if record else None
 
     def _chunks(self, upload_id: int) -> Iterator[bytes]:
         seq = 0

@@ -252,7 +252,7 @@ def _apply(w: EventWriter, c: Container, row: dict[str, Any], where: str) -> str
     id_ = row.get("id")
     before = w.current(c, id_) if isinstance(id_, str) else None
     id_ = w.insert(c, [row], where)[0]
-    keys = [k for k in ("scores", "expected", "tags") if k in row]
+    keys: list[str] = [k for k in ("scores", "expected", "tags") if k in row]
     w.audit(c, id_, before, keys, source=source, metadata=metadata)
     return id_
 
@@ -274,7 +274,8 @@ def _comment(
     extra = set(row) - {"id", "created"}
     if extra:
         raise bad_request(f"{where}: unexpected field(s) on a comment row: {', '.join(sorted(extra))}")
-    comment_id = row.get("id") if isinstance(row.get("id"), str) else str(uuid.uuid4())
+    given_id = row.get("id")
+    comment_id = given_id if isinstance(given_id, str) else str(uuid.uuid4())
     created = row.get("created")
     w.feedback(
         c,

@@ -152,8 +152,9 @@ def create_org(
         if api_key is not None and tx.key_exists(api_key):
             raise ValueError("that API key is already in use (use grant_org to give it another org)")
         now = now_iso()
-        org = {
-            "id": new_id(),
+        org_id = new_id()
+        org: dict[str, str | None] = {
+            "id": org_id,
             "name": name,
             "api_url": None,
             "is_universal_api": None,
@@ -163,19 +164,19 @@ def create_org(
             "created": now,
             "image_rendering_mode": None,
         }
-        tx.insert("organization", org["id"], org, ident=ident_of(("name",), org))
+        tx.insert("organization", org_id, org, ident=ident_of(("name",), org))
         emails = list(default_users(name) if users is None else users)
         members = [ensure_user(tx, now, email, *_person(email)) for email in emails]
         if not members:  # the key needs an owner
             members = [ensure_user(tx, now, f"owner@{_slug(name)}.sandbox.invalid", "Sandbox", "Owner")]
         for user in members:
-            tx.add_member(org["id"], user.id)
+            tx.add_member(org_id, user.id)
         owner = members[0].id
         if builtins:
-            _builtin_groups(tx, org["id"], owner, [u.id for u in members], now)
+            _builtin_groups(tx, org_id, owner, [u.id for u in members], now)
         key = api_key or new_key()
-        _add_key_object(tx, org["id"], owner, key, "sandbox", now)
-        return SandboxOrg(name, org["id"], key, owner)
+        _add_key_object(tx, org_id, owner, key, "sandbox", now)
+        return SandboxOrg(name, org_id, key, owner)
 
 
 def _slug(text: str) -> str:

@@ -105,7 +105,8 @@ def create(ctx: Ctx, t: ObjectType, *, put: bool = False) -> dict[str, Any]:
     if existing is not None and secret is None:
         secret = existing.secret  # PUT without the secret keeps the old value
     new = _build(ctx, t, org_id, fields, existing)
-    extra = CREATE_HOOKS.get(t.name, _no_hook)(ctx, t, new, existing, secret, body)
+    create_hook: CreateHook = CREATE_HOOKS.get(t.name, _no_hook)
+    extra = create_hook(ctx, t, new, existing, secret, body)
     new = ordered(t.schema, new)
     check_response(t.schema, new)
     ident = ident_of(t.identity or t.put_identity or (), new)
@@ -338,7 +339,8 @@ def patch(ctx: Ctx, t: ObjectType) -> dict[str, Any]:
     secret = row.secret
     if t.secret_field and body.get(t.secret_field) is not None:
         secret = body[t.secret_field]
-    PATCH_HOOKS.get(t.name, _no_patch_hook)(ctx, t, new, row, secret, changes)
+    patch_hook: PatchHook = PATCH_HOOKS.get(t.name, _no_patch_hook)
+    patch_hook(ctx, t, new, row, secret, changes)
     new = ordered(t.schema, new)
     ident = ident_of(t.identity, new)
     if t.identity and ident != ident_of(t.identity, row.body):

@@ -175,10 +175,11 @@ class ObjectType:
     def server_set(self) -> tuple[str, ...]:
         """Response fields no request body sets: the server fills them (id, created, org_id, ...)."""
         writable = set(self.settable)
-        for op, method in (("patch", "patch"), ("put", "put")):
+        ops: tuple[Literal["patch", "put"], ...] = ("patch", "put")
+        for op in ops:
             if self.has(op):
                 path = self.item_path if op == "patch" else self.base
-                pointer = spec.request_body_pointer(path, method) or ""
+                pointer = spec.request_body_pointer(path, op) or ""
                 schema = spec.resolve(pointer) if pointer else {}
                 schema = spec.resolve(schema["$ref"]) if "$ref" in schema else schema
                 writable |= set(schema.get("properties", {}))

@@ -86,9 +86,9 @@ def acl_batch_update(ctx: Ctx) -> dict[str, Any]:
         if created:
             added.append(row.body)
     for item in body.get("remove_acls") or []:
-        _, row = _find_acl(ctx, item)
-        if row is not None:
-            removed.append(handlers.delete_row(ctx, ACL, row))
+        _, found = _find_acl(ctx, item)
+        if found is not None:
+            removed.append(handlers.delete_row(ctx, ACL, found))
     return {"added_acls": added, "removed_acls": removed}
 
 

@@ -205,7 +205,11 @@ def _chunks(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str
         yield chunk
 
 
-def _tag(kind: str, cid: str, fld: str, groups: Iterable[list[dict[str, Any]]]) -> Iterator[tuple]:
+# One stream item: (kind, container id, field, rows).
+_Item = tuple[str, str, str, list[dict[str, Any]]]
+
+
+def _tag(kind: str, cid: str, fld: str, groups: Iterable[list[dict[str, Any]]]) -> Iterator[_Item]:
     for rows in groups:
         yield kind, cid, fld, rows
 
@@ -292,7 +296,7 @@ class EventsPhase:
             except httpx.TransportError as exc:
                 if attempt >= self.max_attempts:
                     raise SeedHTTPError(method, path, None, f"{type(exc).__name__}: {exc}") from exc
-                delay: float | None = 0.2 * 2 ** (attempt - 1)
+                delay: float = 0.2 * 2 ** (attempt - 1)
             else:
                 if resp.status_code < 300:
                     return orjson.loads(resp.content) if resp.content else None
@@ -300,9 +304,8 @@ class EventsPhase:
                     raise _TooLarge
                 if resp.status_code not in RETRY_STATUSES or attempt >= self.max_attempts:
                     raise SeedHTTPError(method, path, resp.status_code, _snippet(resp.text))
-                delay = _retry_after_seconds(resp.headers.get("retry-after"))
-                if delay is None:
-                    delay = 0.2 * 2 ** (attempt - 1)
+                told = _retry_after_seconds(resp.headers.get("retry-after"))
+                delay = 0.2 * 2 ** (attempt - 1) if told is None else told
             await asyncio.sleep(min(delay, 10.0) * (1 + 0.25 * self._jitter.random()))
 
     async def _post_json(self, path: str, body: Any) -> Any:
@@ -360,9 +363,7 @@ class EventsPhase:
 
     # ------------------------------------------------------------------ streaming
 
-    async def _stream(
-        self, items: Iterable[tuple[str, str, str, list[dict[str, Any]]]], path: str | None = None
-    ) -> None:
+    async def _stream(self, items: Iterable[_Item], path: str | None = None) -> None:
         """Send ``(kind, container id, field, rows)`` items in batches, a few requests in flight."""
         # One batch ready ahead of the ones in flight: memory ~ (inflight + 2) batches.
         queue: asyncio.Queue[_Batch | None] = asyncio.Queue(maxsize=1)
@@ -375,10 +376,12 @@ class EventsPhase:
             await self._produce(items, path, queue, worker)
         except* SeedHTTPError as group:
             first = group.exceptions[0]
+            while isinstance(first, ExceptionGroup):  # a nested group: its first error
+                first = first.exceptions[0]
             raise SeedHTTPError(first.method, first.path, first.status, first.detail) from first
 
     async def _produce(
-        self, items: Iterable[tuple], path: str | None, queue: asyncio.Queue, worker: Any
+        self, items: Iterable[_Item], path: str | None, queue: asyncio.Queue[_Batch | None], worker: Any
     ) -> None:
         dumps = orjson.dumps
         async with asyncio.TaskGroup() as tg:

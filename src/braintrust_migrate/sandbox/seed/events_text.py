@@ -198,8 +198,8 @@ def attachment_payload(n: int, salt: int) -> tuple[str, str, bytes]:
     if kind == 0:
         return f"screenshot-{n}.png", "image/png", _png(8 + n % 24, 8 + (salt >> 8) % 24)
     if kind == 1:
-        body = "\n".join(DOCS[(n + i) % len(DOCS)] for i in range(6)) + f"\n— notes #{n} ✍️\n"
-        return f"notes {n} (ünïcode).txt", "text/plain; charset=utf-8", body.encode()
+        text = "\n".join(DOCS[(n + i) % len(DOCS)] for i in range(6)) + f"\n— notes #{n} ✍️\n"
+        return f"notes {n} (ünïcode).txt", "text/plain; charset=utf-8", text.encode()
     if kind == 2:
         body = ("%PDF-1.4\n% seeded attachment " + str(n) + "\n").encode() + bytes(range(256)) * 16
         return f"report-{n}.pdf", "application/pdf", body

@@ -112,9 +112,8 @@ class SeedClient:
                         return resp.json() if "json" in ctype else resp.text
                     if resp.status_code not in RETRY_STATUSES or attempt >= self._max_attempts:
                         raise SeedHTTPError(method, path, resp.status_code, _snippet(resp.text))
-                    delay = _retry_after_seconds(resp.headers.get("retry-after"))
-                    if delay is None:
-                        delay = 0.2 * 2 ** (attempt - 1)
+                    told = _retry_after_seconds(resp.headers.get("retry-after"))
+                    delay = 0.2 * 2 ** (attempt - 1) if told is None else told
             await asyncio.sleep(min(delay, 10.0) * (1 + 0.25 * self._jitter.random()))
 
     async def get(self, path: str, **params: Any) -> Any:
@@ -123,9 +122,9 @@ class SeedClient:
 
     async def list_all(
         self, path: str, *, page_size: int = 200, paginate: bool = True, **params: Any
-    ) -> list:
+    ) -> list[Any]:
         """Every object of a list endpoint, following ``starting_after`` cursors."""
-        out: list = []
+        out: list[Any] = []
         after: str | None = None
         while True:
             query = dict(params)

@@ -106,7 +106,8 @@ def _prompt_data(prefix: str, src: str, pd: Any) -> Iterator[Reference]:
     for msg in block.get("messages") or [] if isinstance(block, dict) else []:
         if not isinstance(msg, dict):
             continue
-        for part in msg.get("content") if isinstance(msg.get("content"), list) else []:
+        content = msg.get("content")
+        for part in content if isinstance(content, list) else []:
             file_id = (part.get("file") or {}).get("file_id") if isinstance(part, dict) else None
             if file_id:
                 yield Reference(f"{prefix}.prompt_data.prompt.messages.file.file_id", src, "ext", file_id)
@@ -248,10 +249,12 @@ def find_references(inv: Inventory) -> Iterator[Reference]:
             yield Reference("group.member_groups", g["id"], "group", m)
     for a in o.get("acl", []):
         ot = a.get("object_type")
-        target = {"project_log": "project", "org_project": "organization", "org_member": "organization"}.get(
-            ot, ot
-        )
-        yield Reference(f"acl.object_id.{ot}", a["id"], str(target), a.get("object_id"))
+        renamed: dict[Any, Any] = {
+            "project_log": "project",
+            "org_project": "organization",
+            "org_member": "organization",
+        }
+        yield Reference(f"acl.object_id.{ot}", a["id"], str(renamed.get(ot, ot)), a.get("object_id"))
         for f, target in (("user_id", "user"), ("group_id", "group"), ("role_id", "role")):
             if a.get(f):
                 yield Reference(f"acl.{f}", a["id"], target, a[f])

@@ -89,8 +89,8 @@ class AclPlanner(PlannerBase):
 
     def org_acls(self) -> None:
         rng = self.rng
-        g = [Ref(k) for k in self.group_keys] or [None]
-        r = [Ref(k) for k in self.role_keys] or [SystemRoleRef(0)]
+        g: list[Ref | None] = [Ref(k) for k in self.group_keys] or [None]
+        r: list[Ref | SystemRoleRef] = [Ref(k) for k in self.role_keys] or [SystemRoleRef(0)]
         items: list[dict[str, Any]] = [
             {"object_type": "organization", "object_id": OrgRef(), "group_id": g[0], "role_id": r[-1]},
             {

@@ -146,7 +146,9 @@ class PlannerBase:
         self.seq += 1
         return self.seq
 
-    def add(self, key: str, kind: str | None, method: str, path: tuple, body: Any = None, **kw: Any) -> str:
+    def add(
+        self, key: str, kind: str | None, method: str, path: tuple[Any, ...], body: Any = None, **kw: Any
+    ) -> str:
         name = kw.pop("name", None)
         if name is None and isinstance(body, dict) and isinstance(body.get("name"), str):
             name = body["name"]

@@ -16,7 +16,8 @@ class OrgPlanner(PlannerBase):
 
         for i in range(p.ai_secrets):
             stype = SECRET_TYPES[i % len(SECRET_TYPES)]
-            body = {
+            # One dict type for every request body below (they hold refs, lists and maps).
+            body: dict[str, Any] = {
                 "name": f"{stype.upper()}_API_KEY"
                 if i < len(SECRET_TYPES)
                 else f"{stype.upper()}_API_KEY_{i}",
@@ -72,7 +73,7 @@ class OrgPlanner(PlannerBase):
                     member_roles.append(SystemRoleRef(c))
                 n = self.next_seq()
                 name = self.names.name(("Reviewer", "Annotator", "Auditor", "Maintainer"), n, awkward=j == 2)
-                body: dict[str, Any] = {"name": name, "description": f"chain {c} level {j}"}
+                body = {"name": name, "description": f"chain {c} level {j}"}
                 if member_perms:
                     body["member_permissions"] = member_perms
                 if member_roles:
@@ -117,7 +118,10 @@ class OrgPlanner(PlannerBase):
 
         # Members: a late invite straight into groups (by id and by name), a service account
         # and its token (service_token.service_account_id), and an API key of the caller.
-        invite = {"emails": [f"seed-{self.plan.seed}-late@example.com"], "send_invite_emails": False}
+        invite: dict[str, Any] = {
+            "emails": [f"seed-{self.plan.seed}-late@example.com"],
+            "send_invite_emails": False,
+        }
         if self.group_keys:
             invite["group_ids"] = [Ref(self.group_keys[0])]
             invite["group_names"] = [Ref(self.group_keys[-1], "name")]

@@ -321,6 +321,8 @@ class _Run:
                         tg.create_task(self.run_op(op))
             except* SeedError as group:
                 first = group.exceptions[0]
+                while isinstance(first, ExceptionGroup):  # a nested group: its first error
+                    first = first.exceptions[0]
                 raise SeedError(str(first), status=first.status, http=first.http) from first
         self.result.counts = dict(sorted(self.kinds.items()))
         for desc, a, b in self.plan.cycles:
