@@ -34,8 +34,9 @@ from braintrust_migrate.engine.resources import (
     RESOURCE_TYPES,
     ResourceType,
 )
-from braintrust_migrate.engine.runner import discover_org, selected_projects
+from braintrust_migrate.engine.runner import discover_org
 from braintrust_migrate.engine.scope import project_of
+from braintrust_migrate.engine.selection import selected_projects
 from braintrust_migrate.engine.state import StateStore
 from braintrust_migrate.engine.statedir import resolve_state_dir
 from braintrust_migrate.orgs import ensure_distinct_orgs

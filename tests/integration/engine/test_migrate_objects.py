@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from braintrust_migrate.config import ConfigError
-from braintrust_migrate.engine.runner import MigrationInputError
 from braintrust_migrate.engine.secrets_file import Secrets, load_secrets
+from braintrust_migrate.engine.selection import MigrationInputError
 from tests.integration.engine.harness import list_all, migrate, seed, snapshot, state_store
 from tests.oracle import compare_orgs
 

@@ -1,0 +1,244 @@
+"""Walking a run's steps: the objects (org first, then every project at once, then deferred
+references settled), later phases, event streams, and the second write of objects that pin
+versions of rows. Mixed into the Runner, which holds the run's progress, tally and outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from braintrust_migrate.engine import narrate
+from braintrust_migrate.engine.apply import migrate_node
+from braintrust_migrate.engine.context import RunContext
+from braintrust_migrate.engine.events.stage import EventStage, RowPlanner, pins_of
+from braintrust_migrate.engine.events.stream import StreamOutcome, StreamSpec
+from braintrust_migrate.engine.graph import Key, Node
+from braintrust_migrate.engine.inventory import ALL_LISTABLE, relist
+from braintrust_migrate.engine.progress import ProgressView
+from braintrust_migrate.engine.report import Outcome
+from braintrust_migrate.engine.resources import EventStream, ResourceType
+from braintrust_migrate.engine.steps import Step, dependencies, order, repin_types, run_in_order
+from braintrust_migrate.engine.tally import StreamTally
+from braintrust_migrate.liblog import get_logger
+
+if TYPE_CHECKING:
+    from braintrust_migrate.config import Settings
+    from braintrust_migrate.engine.context import Options
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+MAX_SETTLE_ROUNDS = 5
+
+
+class PhaseClock:
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        log.info("phase finished", phase=phase, seconds=round(now - self.last, 3))
+        self.last = now
+
+
+def refused(rt: ResourceType, name: str, reason: str, error: Any) -> Outcome:
+    """A failed outcome for what a key may not list or write."""
+    return Outcome(
+        type=rt.name, kind=rt.kind, name=name, source_id=f"*{name}", action="failed", reason=reason,
+        error=error.to_dict(),
+    )  # fmt: skip
+
+
+class StepWalker:
+    """The step-running half of a Runner (engine/runner.py)."""
+
+    settings: Settings
+    options: Options
+    progress: ProgressView
+    tally: StreamTally
+    streams: list[StreamOutcome]
+    row_plan: list[dict[str, Any]]
+    on_event: Callable[[dict[str, Any]], None] | None
+
+    def _record(self, ctx: RunContext, outcome: Outcome) -> None:
+        raise NotImplementedError
+
+    async def _steps(self, ctx: RunContext, types: list[ResourceType], streams: list[EventStream]) -> None:
+        """Every step of the run in the order the tables imply (engine/steps.py)."""
+        clock = PhaseClock()
+        s = self.settings
+        per_type: dict[tuple[str | None, str], asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(s.migration_max_concurrent_resources)
+        )
+        graph = dependencies(types, streams)
+        log.debug("run order", steps=order(graph))
+        totals = self.progress.add_rows_total if self.progress.enabled else None
+
+        def on_rows(spec: StreamSpec, rows: int, nbytes: int) -> None:
+            self.tally.on_rows(spec, rows, nbytes)
+            self.progress.advance_rows(spec, rows, nbytes)
+            if self.on_event:
+                self.on_event({"event": "rows", "spec": spec, "rows": rows, "bytes": nbytes})
+
+        stage = EventStage(ctx, s, on_rows, totals)
+
+        async def run(step: Step) -> None:
+            if step.phase == "objects":
+                await self._objects(ctx, per_type)
+                await self._settle_deferred(ctx)
+            elif step.phase is not None:
+                await self._later_phase(ctx, step.phase, per_type)
+            elif step.stream is not None:
+                await self._rows(ctx, stage, step.stream)
+            elif step.repin is not None and not self.options.dry_run:
+                await self._repin(ctx, types, step.repin)
+            clock.lap(step.name)
+
+        await run_in_order(graph, run)
+
+    async def _objects(
+        self, ctx: RunContext, per_type: dict[tuple[str | None, str], asyncio.Semaphore]
+    ) -> None:
+        """Objects outside projects (projects included) first, then every project's at once."""
+        nodes = [n for n in ctx.nodes.values() if n.rt.phase == "objects"]
+        narrate.org_phase_started()
+        await self._run_dag(ctx, [n for n in nodes if n.project_id is None], per_type)
+        by_project: dict[str, list[Node]] = {}
+        for node in nodes:
+            if node.project_id is not None:
+                by_project.setdefault(node.project_id, []).append(node)
+        project_slots = asyncio.Semaphore(self.settings.migration_max_concurrent)
+        starts = narrate.ProjectStarts(len(by_project))
+
+        async def one_project(members: list[Node]) -> None:
+            async with project_slots:
+                starts(members[0].project)
+                await self._run_dag(ctx, members, per_type)
+
+        await asyncio.gather(*(one_project(members) for members in by_project.values()))
+
+    async def _later_phase(
+        self, ctx: RunContext, phase: str, per_type: dict[tuple[str | None, str], asyncio.Semaphore]
+    ) -> None:
+        """A phase after the objects: its destination objects are read again first (the run has
+        written since), then its objects are written with every reference final."""
+        nodes = [n for n in ctx.nodes.values() if n.rt.phase == phase]
+        listed = {n.rt.name: n.rt for n in nodes if n.rt in ALL_LISTABLE}
+        for rt in listed.values():
+            if await relist(ctx.dest, ctx.dst_inv, ctx.dest_org_name, rt):
+                continue
+            error = ctx.dst_inv.unreadable[-1].error
+            for node in [n for n in nodes if n.rt is rt]:
+                nodes.remove(node)
+                if node.done is not None and not node.done.done():
+                    node.done.set_result(None)
+                outcome = refused(rt, node.name, "destination_not_readable", error)
+                outcome.source_id, outcome.project = node.src["id"], node.project
+                self._record(ctx, outcome)
+        await self._run_dag(ctx, nodes, per_type, final=True)
+
+    async def _bounded(self, coroutines: Iterable[Awaitable[T]]) -> list[T]:
+        """Run independent steps concurrently, as many at once as one resource type may."""
+        slots = asyncio.Semaphore(self.settings.migration_max_concurrent_resources)
+
+        async def one(step: Awaitable[T]) -> T:
+            async with slots:
+                return await step
+
+        return list(await asyncio.gather(*(one(step) for step in coroutines)))
+
+    async def _rows(self, ctx: RunContext, stage: EventStage, stream: EventStream) -> None:
+        """One stream's rows; a dry run reads, per container, how many the real run would copy."""
+        if self.options.dry_run:
+            self.row_plan += await RowPlanner(ctx, self.settings).plan(stage.specs(stream, planned=True))
+            return
+        self.streams += await stage.run_streams(stage.specs(stream))
+        stage.record_pins(stream)
+
+    async def _repin(self, ctx: RunContext, types: list[ResourceType], stream: EventStream) -> None:
+        """Objects pinning a version of `stream`'s rows, written again now that those rows exist."""
+        pinning = set(repin_types(types, stream))
+        outcomes = {(o.kind, o.source_id): o for o in ctx.outcomes}
+        todo = [
+            (outcomes[node.key], node)
+            for node in ctx.nodes.values()
+            if node.rt in pinning
+            and node.key in outcomes
+            and pins_of(node.rt, node.src)
+            and outcomes[node.key].action not in ("failed", "skipped", "conflict")
+        ]
+        seconds = await self._bounded(migrate_node(ctx, node, final=True) for _, node in todo)
+        for (first, _), second in zip(todo, seconds, strict=True):
+            self._merge_settled(ctx, first, second)
+
+    async def _run_dag(
+        self,
+        ctx: RunContext,
+        nodes: list[Node],
+        sems: dict[tuple[str | None, str], asyncio.Semaphore],
+        *,
+        final: bool = False,
+    ) -> None:
+        async def one(node: Node) -> None:
+            assert node.done is not None
+            try:
+                for dep in node.deps:
+                    dep_done = ctx.nodes[dep].done
+                    if dep_done is not None:
+                        await asyncio.shield(dep_done)
+                # A batched type's writers must meet in its batcher: the batch bounds them.
+                slot = contextlib.nullcontext() if node.rt.batch else sems[(node.project_id, node.rt.name)]
+                async with slot:
+                    outcome = await migrate_node(ctx, node, final=final)
+                self._record(ctx, outcome)
+                node.done.set_result(outcome.dest_id if outcome.action != "failed" else None)
+            finally:
+                if not node.done.done():
+                    node.done.set_result(None)
+
+        await asyncio.gather(*(one(node) for node in nodes))
+
+    async def _settle_deferred(self, ctx: RunContext) -> None:
+        """Patch in references that pointed at objects created later (cycles, other projects).
+
+        Writing an object gives it a new transaction id, so objects pinning a version of
+        one just patched are revisited until nothing changes (a few rounds at most).
+        """
+        by_key = {(o.kind, o.source_id): o for o in ctx.outcomes}
+        todo = [o for o in ctx.outcomes if o.pending]
+        for _ in range(MAX_SETTLE_ROUNDS):
+            if not todo:
+                return
+            rewritten: set[Key] = set()
+            nodes = [ctx.nodes[(first.kind, first.source_id)] for first in todo]
+            seconds = await self._bounded(migrate_node(ctx, node, final=True) for node in nodes)
+            for first, node, second in zip(todo, nodes, seconds, strict=True):
+                self._merge_settled(ctx, first, second)
+                if second.action in ("created", "updated"):
+                    rewritten.add(node.key)
+            todo = [
+                by_key[node.key]
+                for node in ctx.nodes.values()
+                if (node.deps | node.soft) & rewritten
+                and node.key in by_key
+                and by_key[node.key].action not in ("failed", "skipped", "conflict")
+            ]
+
+    def _merge_settled(self, ctx: RunContext, first: Outcome, second: Outcome) -> None:
+        first.pending = second.pending
+        if second.action == "failed" or first.action == "unchanged":
+            first.action, first.reason, first.error = second.action, second.reason, second.error
+        first.unresolved = second.unresolved
+        first.notes += [n for n in second.notes if n not in first.notes]
+        if (
+            second.action in ("updated", "created")
+            and "references patched in after creation" not in first.notes
+        ):
+            first.notes.append("references patched in after creation")
+        first.dest_id = second.dest_id or first.dest_id
+        if not self.options.dry_run:
+            ctx.state.record_outcome(ctx.run_id, first.kind, first.source_id, first.to_dict())
