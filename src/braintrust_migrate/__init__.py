@@ -19,8 +19,6 @@ TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from braintrust_migrate.api import (
-        ApiError,
-        ConfigError,
         MigrationInterrupted,
         make_settings,
         migrate,
@@ -32,7 +30,8 @@ if TYPE_CHECKING:
         verify,
         verify_sync,
     )
-    from braintrust_migrate.config import Settings
+    from braintrust_migrate.client import ApiError
+    from braintrust_migrate.config import ConfigError, Settings
     from braintrust_migrate.results import (
         Check,
         ContainerParity,
@@ -77,8 +76,10 @@ _RESULTS |= {"TypeParity", "ValidationResult", "VerifyResult"}
 
 
 def _home(name: str) -> str:
-    if name == "Settings":
+    if name in ("Settings", "ConfigError"):
         return "braintrust_migrate.config"
+    if name == "ApiError":
+        return "braintrust_migrate.client"
     return "braintrust_migrate.results" if name in _RESULTS else "braintrust_migrate.api"
 
 

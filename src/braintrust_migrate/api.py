@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from braintrust_migrate.client import ApiError, client_for
+from braintrust_migrate.client import client_for
 from braintrust_migrate.config import SETTING_FIELDS, ConfigError, Settings, load_settings
 from braintrust_migrate.engine.context import Options
 from braintrust_migrate.engine.progress import ProgressView
@@ -41,21 +41,6 @@ from braintrust_migrate.results import Event, MigrationResult, ValidationResult,
 from braintrust_migrate.textsafe import printable
 from braintrust_migrate.validate import run_validation
 from braintrust_migrate.verify.runner import Verifier
-
-__all__ = [
-    "ApiError",
-    "ConfigError",
-    "MigrationInterrupted",
-    "make_settings",
-    "migrate",
-    "migrate_sync",
-    "plan",
-    "plan_sync",
-    "validate",
-    "validate_sync",
-    "verify",
-    "verify_sync",
-]
 
 EventHook = Callable[[Event], None]
 SettingsLike = Settings | Mapping[str, Any] | None

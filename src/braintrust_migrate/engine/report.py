@@ -33,6 +33,15 @@ USER_TODO_MAPPED = "invite the user to the destination org (or re-run with --inv
 
 
 @dataclass
+class ReportFiles:
+    """A written report: its data and where its JSON and text forms are."""
+
+    report: dict[str, Any]
+    report_path: Path
+    summary_path: Path
+
+
+@dataclass
 class Unresolved:
     field: str
     target_type: str | None

@@ -141,8 +141,27 @@ def _project_type(
     return ResourceType(name, kind, f"/v1/{kind}", "project", identity, fields, owner="project_id", **kw)
 
 
-ENV_VAR_FIELDS = ("object_type", "object_id", "name", "metadata", "secret_type")
-ENV_VAR_SECRET = Secret("value", "env_vars", "env_var_needs_value")
+def _env_var_type(name: str, scope: Scope, owner_types: set[str], **kw: Any) -> ResourceType:
+    """Env vars of one scope: one endpoint, told apart by the type of the object they belong to."""
+    return ResourceType(
+        name,
+        "env_var",
+        "/v1/env_var",
+        scope,
+        ("object_type", "object_id", "name"),
+        ("object_type", "object_id", "name", "metadata", "secret_type"),
+        update="patch",
+        cursor=False,
+        org_name_param=False,
+        immutable=("object_type", "object_id"),
+        owner="object_id",
+        owner_types=frozenset(owner_types),
+        secret=Secret("value", "env_vars", "env_var_needs_value"),
+        label="env var",
+        **kw,
+    )
+
+
 ACL_FIELDS = (
     "object_type",
     "object_id",
@@ -200,23 +219,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         cursor=False,
         org_name_body=True,
     ),
-    ResourceType(
-        "org_env_vars",
-        "env_var",
-        "/v1/env_var",
-        "org",
-        ("object_type", "object_id", "name"),
-        ENV_VAR_FIELDS,
-        update="patch",
-        cursor=False,
-        org_name_param=False,
-        list_params={"object_type": "organization"},
-        immutable=("object_type", "object_id"),
-        owner="object_id",
-        owner_types=frozenset({"organization"}),
-        secret=ENV_VAR_SECRET,
-        label="env var",
-    ),
+    _env_var_type("org_env_vars", "org", {"organization"}, list_params={"object_type": "organization"}),
     ResourceType(
         "projects",
         "project",
@@ -348,22 +351,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         owner="dataset_id",
         phase="after_rows",
     ),
-    ResourceType(
-        "env_vars",
-        "env_var",
-        "/v1/env_var",
-        "project",
-        ("object_type", "object_id", "name"),
-        ENV_VAR_FIELDS,
-        update="patch",
-        cursor=False,
-        org_name_param=False,
-        immutable=("object_type", "object_id"),
-        owner="object_id",
-        owner_types=frozenset({"project", "function"}),
-        secret=ENV_VAR_SECRET,
-        label="env var",
-    ),
+    _env_var_type("env_vars", "project", {"project", "function"}),
     # Identified by their whole content; created in batches once every object they name exists.
     ResourceType(
         "acls",

@@ -9,7 +9,6 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,7 +23,7 @@ from braintrust_migrate.engine.events.stream import StreamOutcome
 from braintrust_migrate.engine.graph import link
 from braintrust_migrate.engine.inventory import ALL_LISTABLE, load_inventory, load_owned
 from braintrust_migrate.engine.progress import ProgressView
-from braintrust_migrate.engine.report import Outcome, build_report, write_report
+from braintrust_migrate.engine.report import Outcome, ReportFiles, build_report, write_report
 from braintrust_migrate.engine.resources import (
     PROJECT_TYPE,
     RESOURCE_TYPES,
@@ -60,12 +59,7 @@ T = TypeVar("T")
 MAX_SETTLE_ROUNDS = 5
 
 
-@dataclass
-class RunResult:
-    report: dict[str, Any]
-    report_path: Path
-    summary_path: Path
-
+class RunResult(ReportFiles):
     @property
     def ok(self) -> bool:
         return self.report["failed"] == 0
@@ -216,7 +210,7 @@ class Runner(StepWalker):
         self.tally = StreamTally(None if self.options.dry_run else state, run_id)
         types, streams = run_types(selected), run_streams(selected)
         ctx, projects, refused_outcomes = await self._prepare(
-            source, dest, source_org, dest_org, state, run_id, types
+            (source, dest), (source_org, dest_org), state, run_id, types
         )
         base = {
             "run_id": run_id,
@@ -284,10 +278,8 @@ class Runner(StepWalker):
 
     async def _prepare(
         self,
-        source: ApiClient,
-        dest: ApiClient,
-        source_org: dict[str, Any],
-        dest_org: dict[str, Any],
+        clients: tuple[ApiClient, ApiClient],
+        orgs: tuple[dict[str, Any], dict[str, Any]],
         state: StateStore,
         run_id: str,
         types: list[ResourceType],
@@ -295,6 +287,7 @@ class Runner(StepWalker):
         """Both sides listed, users mapped, the object graph built and linked: the run's context,
         its projects, and failed outcomes for what a key may not list."""
         s = self.settings
+        (source, dest), (source_org, dest_org) = clients, orgs
         source_types = [rt for rt in ALL_LISTABLE if rt in types or rt.always_listed]
         listed = time.perf_counter()
         # The destination's later phases are listed when they start (they see this run's writes).

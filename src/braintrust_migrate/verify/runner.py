@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from braintrust_migrate.engine.inventory import (
 )
 from braintrust_migrate.engine.private import make_dirs
 from braintrust_migrate.engine.refs import REFS_BY_OWNER
-from braintrust_migrate.engine.report import html_path, write_atomic
+from braintrust_migrate.engine.report import ReportFiles, html_path, write_atomic
 from braintrust_migrate.engine.resources import (
     ACL_FIELDS,
     ACL_TYPE,
@@ -58,12 +57,7 @@ def acl_key(acl: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(acl.get(name) for name in ACL_FIELDS)
 
 
-@dataclass
-class VerifyResult:
-    report: dict[str, Any]
-    report_path: Path
-    summary_path: Path
-
+class VerifyResult(ReportFiles):
     @property
     def ok(self) -> bool:
         return bool(self.report["ok"])
