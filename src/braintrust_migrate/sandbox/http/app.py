@@ -22,6 +22,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.requests import Request as HttpRequest
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -82,6 +83,12 @@ def _add_type(add: Callable[[str, str, Handler], None], t: ObjectType) -> None:
         add(t.item_path, "PATCH", lambda ctx: handlers.patch(ctx, t))
     if t.has("delete"):
         add(t.item_path, "DELETE", lambda ctx: handlers.delete(ctx, t))
+
+
+async def _client_gone(request: HttpRequest, exc: Exception) -> Response:
+    # The client hung up while sending its body (a killed migration): nobody reads an answer, and
+    # it is no server error to log.
+    return Response(status_code=499)
 
 
 def _endpoint(state: SandboxState, spec_path: str, by_method: dict[str, Handler]) -> Callable[..., Any]:
@@ -233,7 +240,9 @@ def create_app(
     # Not a spec path: the SDK's publish() / `braintrust push` (functions_push.py).
     push = _endpoint(state, "/insert-functions", {"POST": insert_functions})
     routes.append(Route("/insert-functions", push, methods=["POST"]))
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    app = Starlette(
+        routes=routes, exception_handlers={HTTPException: _http_error, ClientDisconnect: _client_gone}
+    )
     app.state.sandbox = state
     app.add_middleware(faults.FaultMiddleware, controller=fault_controller)
     app.add_middleware(_Preflight)
