@@ -102,7 +102,7 @@ def test_latency_is_fixed_plus_bounded_jitter(server: SandboxServer, client: htt
     server.clear_faults()
     start = time.perf_counter()
     client.get("/v1/project")
-    assert time.perf_counter() - start < 0.06
+    assert time.perf_counter() - start < 0.3  # the injected latency is gone (it would be at least 0.3 s)
 
 
 async def test_latency_does_not_block_other_requests(server: SandboxServer, org: SandboxOrg) -> None:
@@ -112,7 +112,7 @@ async def test_latency_does_not_block_other_requests(server: SandboxServer, org:
         responses = await asyncio.gather(*(c.get("/v1/project") for _ in range(8)))
         elapsed = time.perf_counter() - start
     assert [r.status_code for r in responses] == [200] * 8
-    assert 0.3 <= elapsed < 1.2  # concurrent sleeps, not 8 x 300 ms
+    assert 0.3 <= elapsed < 8 * 0.3  # concurrent sleeps: in sequence they would take 8 x 300 ms
 
 
 # --- rate limits --------------------------------------------------------------------------------

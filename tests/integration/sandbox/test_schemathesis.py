@@ -9,7 +9,6 @@ anywhere, and the sandbox answers unknown ids with 404.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -70,7 +69,7 @@ def test_object_endpoints_against_the_spec(sandbox_server: Any, sandbox_org: Any
     operations = [result.ok() for result in schema.get_all_operations()]
     operations.sort(key=lambda op: op.method.upper() == "DELETE")  # real objects die last
     failures: list[str] = []
-    started, calls = time.monotonic(), 0
+    calls = 0
 
     for op in operations:
         type_name = _type_of(op.path)
@@ -104,7 +103,5 @@ def test_object_endpoints_against_the_spec(sandbox_server: Any, sandbox_org: Any
                 if "Unable to satisfy assumptions" not in str(exc):
                     failures.append(f"{op.label} [{mode.value}{', real id' if with_real_id else ''}]: {exc}")
     api.close()
-    elapsed = time.monotonic() - started
     assert not failures, "\n\n".join(failures)
     assert calls > 500, f"only {calls} generated requests"
-    assert elapsed < 90, f"fuzzing took {elapsed:.0f}s"

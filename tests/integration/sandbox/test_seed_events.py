@@ -95,7 +95,6 @@ def test_small_profile_writes_hundreds_of_rows(seeded: Seeded) -> None:
     assert res.events["dataset"].live < res.events["dataset"].rows  # replacements, merges, deletes
     assert res.attachments >= 2
     assert res.notes == []
-    assert res.elapsed < 5
 
 
 def test_live_counts_read_back(seeded: Seeded) -> None:
