@@ -53,6 +53,14 @@ def refused(rt: ResourceType, name: str, reason: str, error: Any) -> Outcome:
     )  # fmt: skip
 
 
+def _version_of(ctx: RunContext, node: Node) -> str | None:
+    """The destination version the node's current source version translates to (versioned types)."""
+    version = node.src.get("_xact_id")
+    if not node.rt.versioned or not version:
+        return None
+    return ctx.state.dest_xact(node.rt.kind, node.src["id"], str(version))
+
+
 class StepWalker:
     """The step-running half of a Runner (engine/runner.py)."""
 
@@ -215,10 +223,13 @@ class StepWalker:
                 return
             rewritten: set[Key] = set()
             nodes = [ctx.nodes[(first.kind, first.source_id)] for first in todo]
+            versions = {node.key: _version_of(ctx, node) for node in nodes}
             seconds = await self._bounded(migrate_node(ctx, node, final=True) for node in nodes)
             for first, node, second in zip(todo, nodes, seconds, strict=True):
                 self._merge_settled(ctx, first, second)
-                if second.action in ("created", "updated"):
+                # An object found complete ("unchanged") can still move the version its pins
+                # translate to (an earlier record named an incomplete write): pins follow either way.
+                if second.action in ("created", "updated") or _version_of(ctx, node) != versions[node.key]:
                     rewritten.add(node.key)
             todo = [
                 by_key[node.key]
