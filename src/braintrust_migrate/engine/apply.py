@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from braintrust_migrate.client import ApiError
+from braintrust_migrate.client.errors import BadRequestError, ConflictError
 from braintrust_migrate.engine.checksum import checksum, differing_paths, normalize, project
 from braintrust_migrate.engine.context import PLACEHOLDER_PREFIX, RunContext, is_placeholder, placeholder
 from braintrust_migrate.engine.graph import Node, target_keys
-from braintrust_migrate.engine.inventory import identity, load_owned
+from braintrust_migrate.engine.inventory import identity, load_owned, relist
 from braintrust_migrate.engine.refs import USER_KIND, UUID_RE, Slot, drop_slots, find_slots
 from braintrust_migrate.engine.report import Action, Outcome, Unresolved
 from braintrust_migrate.engine.resources import BY_KIND, ResourceType
@@ -214,7 +215,14 @@ async def write(
             ctx.state.record_mapping(rt.kind, node.src["id"], "", None, None)
         if rt.batch is not None:
             return await ctx.batcher(rt).create(payload)
-        return await ctx.dest.post_json(rt.path, payload)
+        try:
+            return await ctx.dest.post_json(rt.path, payload)
+        except (BadRequestError, ConflictError):
+            # A retry after a lost answer meets the object the first attempt created.
+            landed = await _landed(ctx, node, body)
+            if landed is None:
+                raise
+            return landed
     if rt.merges(dest):
         return await ctx.dest.patch_json(f"{rt.path}/{dest['id']}", rt.merge_patch(body, dest))
     renamed = rt.facet_of is None and identity(rt, body) != identity(rt, dest)
@@ -222,6 +230,22 @@ async def write(
         patch = {k: v for k, v in payload.items() if k not in rt.immutable}
         return await ctx.dest.patch_json(f"{rt.path}/{dest['id']}", patch)
     return await ctx.dest.put_json(rt.path, payload)
+
+
+async def _landed(ctx: RunContext, node: Node, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The destination object a create refused as existing, when it holds exactly `body`: our own
+    earlier attempt (its intent is recorded). Anything else stays the refusal it was."""
+    rt = node.rt
+    if rt.per_owner:
+        owner = (str(body.get("object_type")), str(body.get(rt.owner or "")))
+        ctx.dst_inv.listed_owners.discard(owner)
+        await load_owned(ctx.dest, ctx.dst_inv, rt, [owner])
+    elif not await relist(ctx.dest, ctx.dst_inv, ctx.dest_org_name, rt):
+        return None
+    found = ctx.dst_inv.find(rt, identity(rt, body))
+    if found is None or differing_paths(body, project(found, body)):
+        return None
+    return found
 
 
 def _stored_as(rt: ResourceType) -> ResourceType:
