@@ -39,6 +39,8 @@ class LibraryLogger:
     def __init__(self, name: str) -> None:
         self._name = name
         self._stdlib: Any = None
+        # A lazy proxy: it reads structlog's configuration when used, so one made now serves later.
+        self._structlog: Any = structlog.get_logger(name)
 
     def _fallback(self) -> Any:
         if self._stdlib is None:
@@ -55,7 +57,7 @@ class LibraryLogger:
         return self._stdlib
 
     def __getattr__(self, method: str) -> Any:
-        target = structlog.get_logger(self._name) if structlog.is_configured() else self._fallback()
+        target = self._structlog if structlog.is_configured() else self._fallback()
         return getattr(target, method)
 
     def __repr__(self) -> str:

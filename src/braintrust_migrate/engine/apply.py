@@ -188,10 +188,7 @@ async def _find_dest(
         owner_id = ctx.known.get((rt.facet_of, node.src["id"]))
         found = ctx.dst_inv.get(rt.facet_of, owner_id) if owner_id else None
         return found, ctx.state.mapping(*node.key)
-    owner = body.get(rt.owner or "") if rt.per_owner else None
-    # An owner planned by a dry run does not exist yet: it has nothing to read.
-    if owner and not is_placeholder(owner):
-        await load_owned(ctx.dest, ctx.dst_inv, rt, [(body["object_type"], owner)])
+    await _load_owner(ctx, rt, body)
     mapping = ctx.state.mapping(*node.key)
     if mapping and mapping.dest_id:
         found = ctx.dst_inv.get(rt.kind, mapping.dest_id)
@@ -237,15 +234,23 @@ async def _landed(ctx: RunContext, node: Node, body: dict[str, Any]) -> dict[str
     earlier attempt (its intent is recorded). Anything else stays the refusal it was."""
     rt = node.rt
     if rt.per_owner:
-        owner = (str(body.get("object_type")), str(body.get(rt.owner or "")))
-        ctx.dst_inv.listed_owners.discard(owner)
-        await load_owned(ctx.dest, ctx.dst_inv, rt, [owner])
+        await _load_owner(ctx, rt, body, again=True)
     elif not await relist(ctx.dest, ctx.dst_inv, ctx.dest_org_name, rt):
         return None
     found = ctx.dst_inv.find(rt, identity(rt, body))
     if found is None or differing_paths(body, project(found, body)):
         return None
     return found
+
+
+async def _load_owner(
+    ctx: RunContext, rt: ResourceType, body: dict[str, Any], *, again: bool = False
+) -> None:
+    """The destination objects of a per-owner type that share `body`'s owner."""
+    owner = body.get(rt.owner or "") if rt.per_owner else None
+    # An owner planned by a dry run does not exist yet: it has nothing to read.
+    if owner and not is_placeholder(owner):
+        await load_owned(ctx.dest, ctx.dst_inv, rt, [(body["object_type"], owner)], again=again)
 
 
 def _stored_as(rt: ResourceType) -> ResourceType:

@@ -10,7 +10,6 @@ from typing import Any
 
 from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
 from braintrust_migrate.client.errors import PermissionDeniedError
-from braintrust_migrate.engine.refs import POLYMORPHIC_KINDS
 from braintrust_migrate.engine.resources import RESOURCE_TYPES, SELF, ResourceType
 
 
@@ -115,10 +114,16 @@ async def relist(client: ApiClient, inventory: Inventory, org_name: str | None, 
 
 
 async def load_owned(
-    client: ApiClient, inventory: Inventory, rt: ResourceType, owners: Iterable[tuple[str, str]]
+    client: ApiClient,
+    inventory: Inventory,
+    rt: ResourceType,
+    owners: Iterable[tuple[str, str]],
+    *,
+    again: bool = False,
 ) -> None:
-    """Objects of a per-owner type for each (object_type, object_id) owner, added once."""
-    todo = [owner for owner in owners if owner not in inventory.listed_owners]
+    """Objects of a per-owner type for each (object_type, object_id) owner, added once (`again`:
+    read anew, e.g. after a write the run did not see answered)."""
+    todo = [owner for owner in owners if again or owner not in inventory.listed_owners]
 
     async def one(object_type: str, object_id: str) -> None:
         try:
@@ -133,15 +138,6 @@ async def load_owned(
         inventory.listed_owners.add((object_type, object_id))
 
     await asyncio.gather(*(one(*owner) for owner in todo))
-
-
-def all_owners(rt: ResourceType, inventory: Inventory) -> list[tuple[str, str]]:
-    """Every listed object that may own objects of the per-owner type `rt`."""
-    owners: list[tuple[str, str]] = []
-    for object_type in sorted(rt.owner_types):
-        kind = POLYMORPHIC_KINDS.get(object_type) or ""
-        owners.extend((object_type, obj["id"]) for obj in inventory.of(kind))
-    return owners
 
 
 async def fetch_one(client: ApiClient, rt: ResourceType, object_id: str) -> dict[str, Any] | None:

@@ -49,7 +49,7 @@ from braintrust_migrate.engine.statedir import (
 )
 from braintrust_migrate.engine.tally import StreamTally
 from braintrust_migrate.engine.users import build_user_map
-from braintrust_migrate.engine.walk import StepWalker, refused
+from braintrust_migrate.engine.walk import StepWalker, refused, refused_node
 from braintrust_migrate.liblog import get_logger
 from braintrust_migrate.orgs import choose_org, ensure_distinct_orgs
 
@@ -365,9 +365,7 @@ class Runner(StepWalker):
         for key, node in list(ctx.nodes.items()):
             if node.rt.kind in blind:
                 del ctx.nodes[key]
-                outcome = refused(node.rt, node.name, "destination_not_readable", blind[node.rt.kind].error)
-                outcome.source_id, outcome.project = node.src["id"], node.project
-                outcomes.append(outcome)
+                outcomes.append(refused_node(node, "destination_not_readable", blind[node.rt.kind].error))
         return outcomes
 
     def _merged_outcomes(self, ctx: RunContext) -> list[Outcome]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
 from braintrust_migrate.engine.inventory import Inventory
@@ -43,9 +43,18 @@ def project_of(rt: ResourceType, obj: Mapping[str, Any], inv: Inventory, depth: 
     return None
 
 
-def owner_objects(rt: ResourceType, inv: Inventory, projects: Iterable[str]) -> list[tuple[str, str]]:
-    """(object_type, object_id) of every object in `projects` that may own objects of `rt`."""
-    chosen = set(projects)
+def selected(project: str | None, rt: ResourceType, projects: Container[str]) -> bool:
+    """Whether an object whose project is `project` is in a selection of `projects`: objects outside
+    every project always are; a project-scoped one without a known project never is."""
+    return project in projects if rt.in_project or project is not None else True
+
+
+def owner_objects(
+    rt: ResourceType, inv: Inventory, projects: Iterable[str] | None = None
+) -> list[tuple[str, str]]:
+    """(object_type, object_id) of every listed object (in `projects`, when given) that may own
+    objects of the per-owner type `rt`."""
+    chosen = None if projects is None else set(projects)
     owners = []
     for object_type in sorted(rt.owner_types):
         kind = POLYMORPHIC_KINDS.get(object_type)
@@ -53,6 +62,8 @@ def owner_objects(rt: ResourceType, inv: Inventory, projects: Iterable[str]) -> 
             continue
         owner_rt = BY_KIND[kind]
         owners += [
-            (object_type, str(obj["id"])) for obj in inv.of(kind) if project_of(owner_rt, obj, inv) in chosen
+            (object_type, str(obj["id"]))
+            for obj in inv.of(kind)
+            if chosen is None or project_of(owner_rt, obj, inv) in chosen
         ]
     return owners

@@ -18,7 +18,7 @@ from braintrust_migrate.engine.resources import (
     EventStream,
     ResourceType,
 )
-from braintrust_migrate.engine.scope import project_of
+from braintrust_migrate.engine.scope import project_of, selected
 
 
 class MigrationInputError(ConfigError):
@@ -72,7 +72,7 @@ def build_nodes(
             if rt.facet_of and not rt.body(obj):
                 continue  # nothing of this part to write
             project_id = project_of(rt, obj, inv)
-            if (rt.in_project or project_id is not None) and project_id not in projects:
+            if not selected(project_id, rt, projects):
                 continue
             name = projects[project_id].get("name") if project_id else None
             named = rt.in_project or rt.facet_of is not None  # a facet reports its project's name
@@ -91,5 +91,5 @@ def outside_window(
         for rt in types
         if rt.windowed
         for obj in inv.of(rt.kind)
-        if project_of(rt, obj, inv) in projects and not window.admits(obj)
+        if selected(project_of(rt, obj, inv), rt, projects) and not window.admits(obj)
     }

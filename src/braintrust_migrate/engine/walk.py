@@ -53,6 +53,13 @@ def refused(rt: ResourceType, name: str, reason: str, error: Any) -> Outcome:
     )  # fmt: skip
 
 
+def refused_node(node: Node, reason: str, error: Any) -> Outcome:
+    """`refused` for one object the run will not write."""
+    outcome = refused(node.rt, node.name, reason, error)
+    outcome.source_id, outcome.project = node.src["id"], node.project
+    return outcome
+
+
 def _version_of(ctx: RunContext, node: Node) -> str | None:
     """The destination version the node's current source version translates to (versioned types)."""
     version = node.src.get("_xact_id")
@@ -144,9 +151,7 @@ class StepWalker:
                 nodes.remove(node)
                 if node.done is not None and not node.done.done():
                     node.done.set_result(None)
-                outcome = refused(rt, node.name, "destination_not_readable", error)
-                outcome.source_id, outcome.project = node.src["id"], node.project
-                self._record(ctx, outcome)
+                self._record(ctx, refused_node(node, "destination_not_readable", error))
         await self._run_dag(ctx, nodes, per_type, final=True)
 
     async def _bounded(self, coroutines: Iterable[Awaitable[T]]) -> list[T]:

@@ -16,7 +16,6 @@ from braintrust_migrate.engine.inventory import (
     ALL_LISTABLE,
     PER_OWNER,
     Inventory,
-    all_owners,
     identity,
     load_inventory,
     load_owned,
@@ -34,7 +33,7 @@ from braintrust_migrate.engine.resources import (
     ResourceType,
 )
 from braintrust_migrate.engine.runner import discover_org
-from braintrust_migrate.engine.scope import project_of
+from braintrust_migrate.engine.scope import owner_objects, project_of, selected
 from braintrust_migrate.engine.selection import selected_projects
 from braintrust_migrate.engine.state import StateStore
 from braintrust_migrate.engine.statedir import resolve_state_dir
@@ -70,8 +69,7 @@ def _by_type(inv: Inventory, rt: ResourceType) -> list[dict[str, Any]]:
 
 def _in_scope(rt: ResourceType, obj: dict[str, Any], inv: Inventory, projects: set[str]) -> bool:
     """Whether an object belongs to the selected projects (objects outside every project always do)."""
-    project = project_of(rt, obj, inv)
-    return project in projects if rt.in_project or project is not None else True
+    return selected(project_of(rt, obj, inv), rt, projects)
 
 
 class Verifier:
@@ -113,8 +111,8 @@ class Verifier:
         projects = selected_projects(s, src_inv)
         for rt in PER_OWNER:
             await asyncio.gather(
-                load_owned(source, src_inv, rt, all_owners(rt, src_inv)),
-                load_owned(dest, dst_inv, rt, all_owners(rt, dst_inv)),
+                load_owned(source, src_inv, rt, owner_objects(rt, src_inv)),
+                load_owned(dest, dst_inv, rt, owner_objects(rt, dst_inv)),
             )
         # The same --state-dir meanings as migrate: the root, a pair folder or a run folder.
         folder = resolve_state_dir(s.migration_state_dir, source_org, dest_org).folder

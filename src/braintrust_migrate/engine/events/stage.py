@@ -81,11 +81,18 @@ class EventStage:
         self.slots = asyncio.Semaphore(settings.migration_max_concurrent_resources)
         self._expected: dict[str, int | None] = {}
         self._env: StreamEnv | None = None
+        self._pins: dict[str, dict[str, set[str]]] = {}
+
+    def pins(self, stream: EventStream) -> dict[str, set[str]]:
+        """The stream's pinned versions, read from the (unchanging) source inventory once."""
+        if stream.kind not in self._pins:
+            self._pins[stream.kind] = pinned_versions(self.ctx, stream)
+        return self._pins[stream.kind]
 
     def specs(self, stream: EventStream, *, planned: bool = False) -> list[StreamSpec]:
         """The containers of a stream whose rows this run copies (`planned`: also those a dry run
         would create first)."""
-        pinned = pinned_versions(self.ctx, stream)
+        pinned = self.pins(stream)
         specs = []
         for node in self.ctx.nodes.values():
             if node.rt.kind != stream.container:
@@ -174,7 +181,7 @@ class EventStage:
     def record_pins(self, stream: EventStream) -> None:
         """Make pinned versions of the stream's containers translatable by the object engine."""
         pin_log = PinLog(self.events.db)
-        for container, versions in pinned_versions(self.ctx, stream).items():
+        for container, versions in self.pins(stream).items():
             dest_container = self.ctx.peek(stream.container, container)
             if not dest_container:
                 continue
