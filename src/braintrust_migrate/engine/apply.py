@@ -235,7 +235,7 @@ async def _landed(ctx: RunContext, node: Node, body: dict[str, Any]) -> dict[str
     rt = node.rt
     if rt.per_owner:
         await _load_owner(ctx, rt, body, again=True)
-    elif not await relist(ctx.dest, ctx.dst_inv, ctx.dest_org_name, rt):
+    elif not await relist(ctx.dest_view, ctx.dst_inv, ctx.dest_org_name, rt):
         return None
     found = ctx.dst_inv.find(rt, identity(rt, body))
     if found is None or differing_paths(body, project(found, body)):
@@ -250,7 +250,7 @@ async def _load_owner(
     owner = body.get(rt.owner or "") if rt.per_owner else None
     # An owner planned by a dry run does not exist yet: it has nothing to read.
     if owner and not is_placeholder(owner):
-        await load_owned(ctx.dest, ctx.dst_inv, rt, [(body["object_type"], owner)], again=again)
+        await load_owned(ctx.dest_view, ctx.dst_inv, rt, [(body["object_type"], owner)], again=again)
 
 
 def _stored_as(rt: ResourceType) -> ResourceType:

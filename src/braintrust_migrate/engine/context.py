@@ -9,13 +9,14 @@ from braintrust_migrate.client import ApiClient
 from braintrust_migrate.engine import narrate
 from braintrust_migrate.engine.batch import Batcher
 from braintrust_migrate.engine.graph import Key, Node, target_keys
-from braintrust_migrate.engine.inventory import Inventory, fetch_one, identity
+from braintrust_migrate.engine.inventory import Inventory, identity
 from braintrust_migrate.engine.refs import ORG_KIND, USER_KIND, ref_at
 from braintrust_migrate.engine.report import Outcome
 from braintrust_migrate.engine.resources import BY_KIND, RESOURCE_TYPES, SELF, ResourceType
 from braintrust_migrate.engine.secrets_file import Secrets
 from braintrust_migrate.engine.state import StateStore
 from braintrust_migrate.engine.users import UserMap
+from braintrust_migrate.source import Source
 
 # A dry run's stand-in for the id an object would get: never sent to the destination.
 PLACEHOLDER_PREFIX = "dry-run:"
@@ -40,8 +41,9 @@ class Options:
 
 @dataclass(kw_only=True)
 class RunContext:
-    source: ApiClient
+    source: Source  # a live org or an export folder: read only
     dest: ApiClient
+    dest_view: Source  # the destination's listings
     state: StateStore
     run_id: str
     options: Options
@@ -148,7 +150,7 @@ class RunContext:
             rt = BY_KIND.get(kind)
             if rt is None:
                 continue
-            obj = self.src_inv.get(kind, src_id) or await fetch_one(self.source, rt, src_id)
+            obj = self.src_inv.get(kind, src_id) or await self.source.fetch_one(rt, src_id)
             if obj is None:
                 continue
             probe = dict(obj)

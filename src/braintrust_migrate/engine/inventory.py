@@ -8,9 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
+from braintrust_migrate.client import ApiError, NotFoundError
 from braintrust_migrate.client.errors import PermissionDeniedError
 from braintrust_migrate.engine.resources import RESOURCE_TYPES, SELF, ResourceType
+from braintrust_migrate.source import Source
 
 
 def identity(rt: ResourceType, obj: dict[str, Any]) -> tuple[Any, ...]:
@@ -58,15 +59,6 @@ class Inventory:
         return self.objects.get(kind, {}).values()
 
 
-async def list_type(
-    client: ApiClient, rt: ResourceType, org_name: str | None, *, filtered: bool = True
-) -> list[dict[str, Any]]:
-    params: dict[str, Any] = dict(rt.list_params or {}) if filtered else {}
-    if rt.org_name_param and org_name:
-        params["org_name"] = org_name
-    return await client.list_all(rt.listing_path, params, cursor=rt.cursor)
-
-
 def listings(types: Iterable[ResourceType]) -> list[tuple[ResourceType, bool]]:
     """One org-wide listing per kind (types sharing a kind share it, unfiltered when one of them
     takes every object); facets and types listed per owner have none of their own."""
@@ -77,15 +69,15 @@ def listings(types: Iterable[ResourceType]) -> list[tuple[ResourceType, bool]]:
     return [(group[0], all(rt.list_params for rt in group)) for group in by_kind.values()]
 
 
-async def load_inventory(client: ApiClient, org_name: str | None, types: Iterable[ResourceType]) -> Inventory:
+async def load_inventory(source: Source, org_name: str | None, types: Iterable[ResourceType]) -> Inventory:
     """List every given type org-wide (those listed per owner excepted: see load_owned)."""
-    inventory = Inventory(client.side)
+    inventory = Inventory(source.side)
     todo = listings(types)
     by_kind = {rt.kind: [t for t in types if t.kind == rt.kind] for rt, _ in todo}
 
     async def one(rt: ResourceType, filtered: bool) -> list[dict[str, Any]]:
         try:
-            return await list_type(client, rt, org_name, filtered=filtered)
+            return await source.list_type(rt, org_name, filtered=filtered)
         except PermissionDeniedError as error:
             # The key may not read these: the run reports each type as failed and goes on.
             inventory.unreadable += [Unreadable(same, f"all {same.name}", error) for same in by_kind[rt.kind]]
@@ -98,11 +90,11 @@ async def load_inventory(client: ApiClient, org_name: str | None, types: Iterabl
     return inventory
 
 
-async def relist(client: ApiClient, inventory: Inventory, org_name: str | None, rt: ResourceType) -> bool:
+async def relist(source: Source, inventory: Inventory, org_name: str | None, rt: ResourceType) -> bool:
     """Read one type's objects again (a later phase sees what the run has written since); False
     when the key may not (recorded in `unreadable`)."""
     try:
-        objects = await list_type(client, rt, org_name, filtered=False)
+        objects = await source.list_type(rt, org_name, filtered=False)
     except PermissionDeniedError as error:
         inventory.unreadable.append(Unreadable(rt, f"all {rt.name}", error))
         return False
@@ -114,7 +106,7 @@ async def relist(client: ApiClient, inventory: Inventory, org_name: str | None, 
 
 
 async def load_owned(
-    client: ApiClient,
+    source: Source,
     inventory: Inventory,
     rt: ResourceType,
     owners: Iterable[tuple[str, str]],
@@ -127,7 +119,7 @@ async def load_owned(
 
     async def one(object_type: str, object_id: str) -> None:
         try:
-            found = await client.list_all(rt.path, {"object_type": object_type, "object_id": object_id})
+            found = await source.list_owned(rt, object_type, object_id)
         except NotFoundError:
             found = []
         except PermissionDeniedError as error:
@@ -138,17 +130,6 @@ async def load_owned(
         inventory.listed_owners.add((object_type, object_id))
 
     await asyncio.gather(*(one(*owner) for owner in todo))
-
-
-async def fetch_one(client: ApiClient, rt: ResourceType, object_id: str) -> dict[str, Any] | None:
-    try:
-        return await client.get_json(f"{rt.path}/{object_id}")
-    except NotFoundError:
-        return None
-    except ApiError as error:
-        if error.status == 400:  # e.g. a malformed id: nothing to find
-            return None
-        raise
 
 
 ALL_LISTABLE = tuple(rt for rt in RESOURCE_TYPES if not rt.per_owner and rt.facet_of is None)

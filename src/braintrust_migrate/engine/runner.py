@@ -4,6 +4,7 @@ object graph, walk the steps (engine/walk.py), report; signals stop it with the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -52,6 +53,8 @@ from braintrust_migrate.engine.users import build_user_map
 from braintrust_migrate.engine.walk import StepWalker, refused, refused_node
 from braintrust_migrate.liblog import get_logger
 from braintrust_migrate.orgs import choose_org, ensure_distinct_orgs
+from braintrust_migrate.source import Source
+from braintrust_migrate.source.live import LiveSource
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -73,9 +76,9 @@ class RunInterrupted(Exception):
         self.result = result
 
 
-async def discover_org(client: ApiClient, org_name: str | None) -> dict[str, Any]:
+async def discover_org(source: Source, org_name: str | None) -> dict[str, Any]:
     """The org this side's key acts in; an OrgChoiceError (exit 2) when that is ambiguous."""
-    return choose_org(await client.list_all("/v1/organization"), org_name, client.side)
+    return choose_org(await source.organizations(), org_name, source.side)
 
 
 class Runner(StepWalker):
@@ -87,8 +90,11 @@ class Runner(StepWalker):
         progress: ProgressView | None = None,
         *,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        source: Source | None = None,
     ):
         self.settings = settings
+        # Where the run reads from: an export folder (import), else the source org's API.
+        self.source = source
         self.on_event = on_event  # a library host's hook (api.py): each object outcome and row batch
         self.options = options
         self.secrets = secrets
@@ -127,8 +133,11 @@ class Runner(StepWalker):
             except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
                 pass
         try:
-            source, dest = client_for(self.settings, "source"), client_for(self.settings, "dest")
-            async with source, dest:
+            async with contextlib.AsyncExitStack() as stack:
+                source = self.source
+                if source is None:
+                    source = LiveSource(await stack.enter_async_context(client_for(self.settings, "source")))
+                dest = await stack.enter_async_context(client_for(self.settings, "dest"))
                 return await self._run(source, dest)
         except asyncio.CancelledError:
             if not self.interrupted:
@@ -141,12 +150,13 @@ class Runner(StepWalker):
                 if previous is not None:
                     signal.signal(sig, previous)
 
-    async def _run(self, source: ApiClient, dest: ApiClient) -> RunResult:
+    async def _run(self, source: Source, dest: ApiClient) -> RunResult:
         s = self.settings
         source_org, dest_org = await asyncio.gather(
-            discover_org(source, s.bt_source_org_name), discover_org(dest, s.bt_dest_org_name)
+            discover_org(source, s.bt_source_org_name), discover_org(LiveSource(dest), s.bt_dest_org_name)
         )
-        ensure_distinct_orgs(source_org, dest_org)
+        if self.source is None:  # an export folder may be restored into the org it came from
+            ensure_distinct_orgs(source_org, dest_org)
         # The state is checked and locked before anything is written to either org.
         location = resolve_state_dir(s.migration_state_dir, source_org, dest_org)
         folder = location.folder
@@ -192,7 +202,7 @@ class Runner(StepWalker):
 
     async def _run_with_state(
         self,
-        source: ApiClient,
+        source: Source,
         dest: ApiClient,
         source_org: dict[str, Any],
         dest_org: dict[str, Any],
@@ -278,7 +288,7 @@ class Runner(StepWalker):
 
     async def _prepare(
         self,
-        clients: tuple[ApiClient, ApiClient],
+        clients: tuple[Source, ApiClient],
         orgs: tuple[dict[str, Any], dict[str, Any]],
         state: StateStore,
         run_id: str,
@@ -288,12 +298,15 @@ class Runner(StepWalker):
         its projects, and failed outcomes for what a key may not list."""
         s = self.settings
         (source, dest), (source_org, dest_org) = clients, orgs
+        dest_view = LiveSource(dest)
         source_types = [rt for rt in ALL_LISTABLE if rt in types or rt.always_listed]
         listed = time.perf_counter()
         # The destination's later phases are listed when they start (they see this run's writes).
         src_inv, dst_inv = await asyncio.gather(
             load_inventory(source, s.bt_source_org_name, source_types),
-            load_inventory(dest, s.bt_dest_org_name, [rt for rt in ALL_LISTABLE if rt.phase == "objects"]),
+            load_inventory(
+                dest_view, s.bt_dest_org_name, [rt for rt in ALL_LISTABLE if rt.phase == "objects"]
+            ),
         )
         log.info("phase finished", phase="listing both orgs", seconds=round(time.perf_counter() - listed, 3))
         projects = selected_projects(s, src_inv)
@@ -303,6 +316,7 @@ class Runner(StepWalker):
         users = await build_user_map(
             source,
             dest,
+            dest_view,
             enabled=self.options.map_users,
             invite=self.options.invite_users,
             dry_run=self.options.dry_run,
@@ -312,6 +326,7 @@ class Runner(StepWalker):
         ctx = RunContext(
             source=source,
             dest=dest,
+            dest_view=dest_view,
             state=state,
             run_id=run_id,
             options=self.options,

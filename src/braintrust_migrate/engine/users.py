@@ -7,6 +7,7 @@ from typing import Any
 
 from braintrust_migrate.client import ApiClient
 from braintrust_migrate.liblog import get_logger
+from braintrust_migrate.source import Source
 
 log = get_logger(__name__)
 
@@ -31,13 +32,10 @@ class UserMap:
         return sorted(e for e in self.source_emails.values() if e and e.lower() not in self.dest_ids)
 
 
-async def _list_users(client: ApiClient, org_name: str | None) -> list[dict[str, Any]]:
-    return await client.list_all("/v1/user", {"org_name": org_name})
-
-
 async def build_user_map(
-    source: ApiClient,
+    source: Source,
     dest: ApiClient,
+    dest_view: Source,
     *,
     enabled: bool,
     invite: bool,
@@ -46,14 +44,12 @@ async def build_user_map(
     dest_org: str | None,
 ) -> UserMap:
     users = UserMap(enabled=enabled)
-    for user in await _list_users(source, source_org):
+    for user in await source.users(source_org):
         if user.get("email"):
             users.source_emails[user["id"]] = user["email"]
     if not enabled:
         return users
-    users.dest_ids = {
-        u["email"].lower(): u["id"] for u in await _list_users(dest, dest_org) if u.get("email")
-    }
+    users.dest_ids = {u["email"].lower(): u["id"] for u in await dest_view.users(dest_org) if u.get("email")}
     missing = users.unmapped_emails()
     if invite and missing and not dry_run:
         body: dict[str, Any] = {"invite_users": {"emails": missing, "send_invite_emails": False}}
@@ -63,6 +59,6 @@ async def build_user_map(
         users.invited = missing
         log.info("invited users into the destination org", count=len(missing))
         users.dest_ids = {
-            u["email"].lower(): u["id"] for u in await _list_users(dest, dest_org) if u.get("email")
+            u["email"].lower(): u["id"] for u in await dest_view.users(dest_org) if u.get("email")
         }
     return users

@@ -144,7 +144,7 @@ class StepWalker:
         nodes = [n for n in ctx.nodes.values() if n.rt.phase == phase]
         listed = {n.rt.name: n.rt for n in nodes if n.rt in ALL_LISTABLE}
         for rt in listed.values():
-            if await relist(ctx.dest, ctx.dst_inv, ctx.dest_org_name, rt):
+            if await relist(ctx.dest_view, ctx.dst_inv, ctx.dest_org_name, rt):
                 continue
             error = ctx.dst_inv.unreadable[-1].error
             for node in [n for n in nodes if n.rt is rt]:

@@ -12,12 +12,11 @@ from typing import Any
 
 import orjson
 
-from braintrust_migrate.btql import Query, any_of
-from braintrust_migrate.client import ApiClient
-from braintrust_migrate.engine.events.reader import BtqlReader, Window
+from braintrust_migrate.engine.events.reader import Window
 from braintrust_migrate.engine.events.stream import comment_text
 from braintrust_migrate.engine.events.transform import KEPT
 from braintrust_migrate.engine.refs import POLYMORPHIC_KINDS
+from braintrust_migrate.source import Source
 from braintrust_migrate.verify.leaks import LeakLog
 
 SAMPLE_IDS = 20
@@ -109,15 +108,15 @@ def row_hash(content: dict[str, Any]) -> int:
 
 
 async def _rows(
-    client: ApiClient, kind: str, container: str, page: int, window: Window
+    source: Source, kind: str, container: str, page: int, window: Window
 ) -> AsyncIterator[dict[str, Any]]:
-    async for chunk in BtqlReader(client, kind, container, page, window).pages():
+    async for chunk in source.rows(kind, container, page, window).pages():
         for row in chunk.rows:
             yield row
 
 
 async def _hashes(
-    client: ApiClient,
+    source: Source,
     kind: str,
     container: str,
     page: int,
@@ -126,7 +125,7 @@ async def _hashes(
     leaks: LeakLog | None = None,
 ) -> dict[str, int]:
     hashes: dict[str, int] = {}
-    async for row in _rows(client, kind, container, page, window):
+    async for row in _rows(source, kind, container, page, window):
         hashes[str(row["id"])] = row_hash(content(row))
         if leaks is not None:
             leaks.scan_row(kind, container, row)
@@ -151,8 +150,8 @@ def _compare(parity: ContainerParity, source: dict[str, int], dest: dict[str, in
 
 
 async def compare_container(
-    source: ApiClient,
-    dest: ApiClient,
+    source: Source,
+    dest: Source,
     parity: ContainerParity,
     translate: Callable[[str, str], str | None],
     *,
@@ -163,9 +162,7 @@ async def compare_container(
 ) -> ContainerParity:
     """Compare one container; every destination row read is also scanned into `leaks`."""
     if parity.dest_id is None:
-        parity.source_rows = (
-            await BtqlReader(source, parity.kind, parity.source_id, page, window).count() or 0
-        )
+        parity.source_rows = await source.count(parity.kind, parity.source_id, window) or 0
         parity.missing_count = parity.source_rows
         return parity
     if sample:
@@ -188,8 +185,8 @@ async def compare_container(
 
 
 async def _compare_sample(
-    source: ApiClient,
-    dest: ApiClient,
+    source: Source,
+    dest: Source,
     parity: ContainerParity,
     translate: Callable[[str, str], str | None],
     *,
@@ -201,8 +198,8 @@ async def _compare_sample(
     """Counts of both sides, plus `sample` random source rows compared in full."""
     assert parity.dest_id is not None
     src_count, dst_count = await asyncio.gather(
-        BtqlReader(source, parity.kind, parity.source_id, page, window).count(),
-        BtqlReader(dest, parity.kind, parity.dest_id, page, window).count(),
+        source.count(parity.kind, parity.source_id, window),
+        dest.count(parity.kind, parity.dest_id, window),
     )
     parity.source_rows, parity.dest_rows = src_count or 0, dst_count or 0
     ids: list[str] = []
@@ -215,8 +212,8 @@ async def _compare_sample(
         elif (slot := rng.randrange(seen)) < sample:
             ids[slot] = str(row["id"])
     parity.sampled = len(ids)
-    picked_src = await _by_ids(source, parity.kind, parity.source_id, ids)
-    picked_dst = await _by_ids(dest, parity.kind, parity.dest_id, ids)
+    picked_src = await source.by_ids(parity.kind, parity.source_id, ids)
+    picked_dst = await dest.by_ids(parity.kind, parity.dest_id, ids)
     if leaks is not None:
         for row in picked_dst.values():
             leaks.scan_row(parity.kind, parity.dest_id, row)
@@ -229,17 +226,3 @@ async def _compare_sample(
     if parity.source_rows != parity.dest_rows and not (missing or differing):
         parity.extra_count = max(0, parity.dest_rows - parity.source_rows)
     return parity
-
-
-async def _by_ids(client: ApiClient, kind: str, container: str, ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The rows with exactly these ids (ids are quoted by the BTQL builder, never spliced)."""
-    found: dict[str, dict[str, Any]] = {}
-    wanted = set(ids)
-    for start in range(0, len(ids), 50):
-        chunk = ids[start : start + 50]
-        query = Query(kind, [container], filters=[any_of("id", chunk)], limit=len(chunk) * 2)
-        data = await client.post_json("/btql", query.body())
-        for row in data.get("data") or []:
-            if str(row.get("id")) in wanted:
-                found[str(row["id"])] = row
-    return found

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from braintrust_migrate.client import ApiClient, client_for
+from braintrust_migrate.client import client_for
 from braintrust_migrate.config import Settings
 from braintrust_migrate.engine.events.reader import Window
 from braintrust_migrate.engine.inventory import (
@@ -38,6 +39,8 @@ from braintrust_migrate.engine.selection import selected_projects
 from braintrust_migrate.engine.state import StateStore
 from braintrust_migrate.engine.statedir import resolve_state_dir
 from braintrust_migrate.orgs import ensure_distinct_orgs
+from braintrust_migrate.source import Source
+from braintrust_migrate.source.live import LiveSource
 from braintrust_migrate.textsafe import printable
 from braintrust_migrate.verify.events import ContainerParity, compare_container
 from braintrust_migrate.verify.expected import Todos, grouped, load_todos
@@ -80,8 +83,12 @@ class Verifier:
         map_users: bool = False,
         folder: Path | None = None,
         sample: int | None = None,
+        source: Source | None = None,
+        dest: Source | None = None,
     ) -> None:
         self.settings = settings
+        # Either side may be an export folder: `verify --from DIR`, or an export against its org.
+        self.source, self.dest = source, dest
         self.map_users = map_users
         self.folder = folder
         self.sample = sample
@@ -89,21 +96,26 @@ class Verifier:
         self._emails: dict[str, str] = {}
 
     async def run(self) -> VerifyResult:
-        source, dest = client_for(self.settings, "source"), client_for(self.settings, "dest")
-        async with source, dest:
+        async with contextlib.AsyncExitStack() as stack:
+            source, dest = self.source, self.dest
+            if source is None:
+                source = LiveSource(await stack.enter_async_context(client_for(self.settings, "source")))
+            if dest is None:
+                dest = LiveSource(await stack.enter_async_context(client_for(self.settings, "dest")))
             return await self._run(source, dest)
 
     def _types(self) -> list[ResourceType]:
         chosen = set(self.settings.migration_resources) or {rt.name for rt in COMPARED}
         return [rt for rt in COMPARED if rt.name in chosen or rt is PROJECT_TYPE]
 
-    async def _run(self, source: ApiClient, dest: ApiClient) -> VerifyResult:
+    async def _run(self, source: Source, dest: Source) -> VerifyResult:
         s = self.settings
         started = time.time()
         source_org, dest_org = await asyncio.gather(
             discover_org(source, s.bt_source_org_name), discover_org(dest, s.bt_dest_org_name)
         )
-        ensure_distinct_orgs(source_org, dest_org)  # before any report is written
+        if self.source is None and self.dest is None:  # an export may be checked against its own org
+            ensure_distinct_orgs(source_org, dest_org)  # before any report is written
         src_inv, dst_inv = await asyncio.gather(
             load_inventory(source, s.bt_source_org_name, [rt for rt in ALL_LISTABLE if rt in COMPARED]),
             load_inventory(dest, s.bt_dest_org_name, [rt for rt in ALL_LISTABLE if rt in COMPARED]),
@@ -183,8 +195,8 @@ class Verifier:
 
     async def _events(
         self,
-        source: ApiClient,
-        dest: ApiClient,
+        source: Source,
+        dest: Source,
         src_inv: Inventory,
         projects: dict[str, Any],
         ids: IdMap,
@@ -222,8 +234,8 @@ class Verifier:
 
     async def _id_map(
         self,
-        source: ApiClient,
-        dest: ApiClient,
+        source: Source,
+        dest: Source,
         folder: Path,
         source_org: dict[str, Any],
         dest_org: dict[str, Any],
@@ -248,9 +260,7 @@ class Verifier:
                 if rt.is_system(obj) and obj.get("name") in dest_system:
                     ids.ids[obj["id"]] = dest_system[obj["name"]]
         if self.map_users:
-            src_users, dst_users = await asyncio.gather(
-                source.list_all("/v1/user"), dest.list_all("/v1/user")
-            )
+            src_users, dst_users = await asyncio.gather(source.users(None), dest.users(None))
             by_email = {u["email"].lower(): u["id"] for u in dst_users if u.get("email")}
             self._source_users = {u["id"] for u in src_users}
             self._emails = {u["id"]: u["email"] for u in src_users if u.get("email")}
@@ -269,14 +279,14 @@ class Verifier:
         return ids
 
     async def _acls(
-        self, source: ApiClient, dest: ApiClient, ids: IdMap, expected: dict[str, str], todos: Todos
+        self, source: Source, dest: Source, ids: IdMap, expected: dict[str, str], todos: Todos
     ) -> TypeParity:
         """ACL parity. An ACL naming an object the destination should hold but does not is
         missing (with the reason); one naming something never migrated is not applicable."""
         s = self.settings
         src_acls, dst_acls = await asyncio.gather(
-            source.list_all(ACL_TYPE.listing_path, {"org_name": s.bt_source_org_name}),
-            dest.list_all(ACL_TYPE.listing_path, {"org_name": s.bt_dest_org_name}),
+            source.list_type(ACL_TYPE, s.bt_source_org_name),
+            dest.list_type(ACL_TYPE, s.bt_dest_org_name),
         )
         parity = TypeParity(ACL_TYPE.name)
         dest_keys = {acl_key(a): a for a in dst_acls}

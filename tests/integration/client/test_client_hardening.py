@@ -31,6 +31,7 @@ from braintrust_migrate.client.body import BodyTooLarge, read_capped
 from braintrust_migrate.config import ConfigError, Settings, load_settings
 from braintrust_migrate.engine.events.reader import BtqlReader
 from braintrust_migrate.engine.inventory import load_inventory
+from braintrust_migrate.source.live import LiveSource
 from braintrust_migrate.engine.resources import BY_NAME
 from tests.unit.fakes import FakeApi, make_client
 
@@ -362,7 +363,7 @@ async def test_non_object_list_items_are_skipped_and_counted() -> None:
 async def test_inventory_survives_a_non_object_item() -> None:
     api = FakeApi().on("GET", "/v1/prompt", httpx.Response(200, json={"objects": [["not", "an", "object"]]}))
     async with make_client(api) as client:
-        inventory = await load_inventory(client, "org", [BY_NAME["prompts"]])
+        inventory = await load_inventory(LiveSource(client), "org", [BY_NAME["prompts"]])
     assert list(inventory.of("prompt")) == []
 
 

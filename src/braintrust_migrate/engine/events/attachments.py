@@ -1,10 +1,10 @@
 """Attachment blobs: copied from source to destination as a stream, and used to carry the
 largest fields of a row too big for one insert request.
 
-Blobs are fetched only from URLs urlguard.DownloadGuard allows (the source API's origin,
-or public https hosts), every redirect hop included: a source cannot make us fetch an
-internal address and copy its answer. A refused attachment keeps its source reference and
-the container's notes say why."""
+A live source fetches blobs only from URLs urlguard.DownloadGuard allows (its API's origin,
+or public https hosts), every redirect hop included (source/live.py): a source cannot make
+us fetch an internal address and copy its answer. A refused attachment keeps its source
+reference and the container's notes say why."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import orjson
 from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
 from braintrust_migrate.engine.events.state import EventState
 from braintrust_migrate.liblog import get_logger
-from braintrust_migrate.urlguard import DownloadGuard, DownloadRefused
+from braintrust_migrate.source import Source
+from braintrust_migrate.urlguard import DownloadRefused
 
 log = get_logger(__name__)
 
@@ -39,16 +40,14 @@ class TooLarge(Exception):
 class Attachments:
     def __init__(
         self,
-        source: ApiClient,
+        source: Source,
         dest: ApiClient,
         state: EventState,
         source_org: str,
         dest_org: str,
         max_bytes: int,
-        guard: DownloadGuard | None = None,
     ) -> None:
         self.source, self.dest, self.state = source, dest, state
-        self.guard = guard or DownloadGuard(source.base_url)
         self.source_org, self.dest_org, self.max_bytes = source_org, dest_org, max_bytes
         self.copied = 0
         self.bytes = 0
@@ -94,22 +93,13 @@ class Attachments:
         return {**ref, "key": done}
 
     async def _copy_once(self, ref: dict[str, Any], src_key: str, key: str) -> str:
-        params = {
-            "key": src_key,
-            "filename": ref.get("filename") or "attachment",
-            "content_type": ref.get("content_type") or "application/octet-stream",
-            "org_id": self.source_org,
-        }
-        location = await self.source.get_json("/attachment", params)
-        url = location.get("downloadUrl") if isinstance(location, dict) else None
-        if not isinstance(url, str):
-            raise DownloadRefused("", "the source gave no downloadUrl")
-        await self.guard.check(url)
-        stream, size = await self.source.open_blob(url, check=self.guard.check)
+        filename = ref.get("filename") or "attachment"
+        content_type = ref.get("content_type") or "application/octet-stream"
+        stream, size = await self.source.attachment({**ref, "key": src_key}, self.source_org)
         try:
             if size is not None and size > self.max_bytes:
                 raise TooLarge(size)
-            return await self.upload(self._capped(stream), params["filename"], params["content_type"], key)
+            return await self.upload(self._capped(stream), filename, content_type, key)
         finally:
             await stream.aclose()
 

@@ -10,13 +10,12 @@ from typing import Any
 
 import orjson
 
-from braintrust_migrate import btql
-from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
+from braintrust_migrate.client import ApiClient, ApiError
 from braintrust_migrate.config import Settings
 from braintrust_migrate.engine import narrate
 from braintrust_migrate.engine.context import RunContext, is_placeholder
 from braintrust_migrate.engine.events.attachments import Attachments
-from braintrust_migrate.engine.events.reader import BtqlReader, Window
+from braintrust_migrate.engine.events.reader import Window
 from braintrust_migrate.engine.events.state import EventState
 from braintrust_migrate.engine.events.stream import ByteBudget, Stream, StreamEnv, StreamOutcome, StreamSpec
 from braintrust_migrate.engine.events.versions import PinLog
@@ -165,8 +164,7 @@ class EventStage:
         async def count(spec: StreamSpec) -> tuple[str, int | None]:
             async with slots:
                 try:
-                    reader = BtqlReader(env.source, spec.kind, spec.src_id, env.page_size, env.window)
-                    return spec.src_id, await reader.count()
+                    return spec.src_id, await env.source.count(spec.kind, spec.src_id, env.window)
                 except ApiError:
                     return spec.src_id, None
 
@@ -255,25 +253,11 @@ class RowPlanner:
         return found[0], int(found[2] or 0) if found[1] else 0
 
     async def _count(self, spec: StreamSpec, after_key: str | None) -> int | None:
-        query = btql.Query(spec.kind, [spec.src_id], measures=["count(1) as n"]).where(self.window.btql())
-        if after_key:
-            query.where(btql.cmp("_pagination_key", ">", after_key))
-        try:
-            data = await self.ctx.source.post_json("/btql", query.body())
-        except NotFoundError:
-            return None
-        rows = data.get("data") or []
-        return int(rows[0].get("n", 0)) if rows else 0
+        return await self.ctx.source.count(spec.kind, spec.src_id, self.window, after_key)
 
     async def _sample_bytes(self, spec: StreamSpec, after_key: str | None) -> int:
         """The mean encoded size of the next rows to copy."""
-        query = btql.Query(
-            spec.kind, [spec.src_id], sort=[("_pagination_key", "asc")], limit=PLAN_SAMPLE_ROWS
-        )
-        query.where(self.window.btql())
-        if after_key:
-            query.where(btql.cmp("_pagination_key", ">", after_key))
-        rows = (await self.ctx.source.post_json("/btql", query.body())).get("data") or []
+        rows = await self.ctx.source.sample(spec.kind, spec.src_id, self.window, after_key, PLAN_SAMPLE_ROWS)
         return sum(len(orjson.dumps(r)) for r in rows) // len(rows) if rows else 0
 
 

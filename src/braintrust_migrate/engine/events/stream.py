@@ -15,13 +15,14 @@ from braintrust_migrate.client import ApiClient, ApiError
 from braintrust_migrate.engine.events.attachments import Attachments, rewrite_attachments
 from braintrust_migrate.engine.events.comments import CommentCopier
 from braintrust_migrate.engine.events.comments import comment_text as comment_text  # verify imports it here
-from braintrust_migrate.engine.events.reader import BtqlReader, FetchReader, NoBtql, Page, Window
+from braintrust_migrate.engine.events.reader import NoBtql, Page, Window
 from braintrust_migrate.engine.events.state import EventState, StreamState
 from braintrust_migrate.engine.events.transform import RowNotes, to_insert
 from braintrust_migrate.engine.events.versions import PinnedDataset
 from braintrust_migrate.engine.events.writer import BatchResult, Encoded, Inserter, encode
 from braintrust_migrate.engine.resources import STREAMS
 from braintrust_migrate.liblog import get_logger
+from braintrust_migrate.source import RowReader, Source
 
 log = get_logger(__name__)
 
@@ -105,7 +106,7 @@ class StreamOutcome:
 
 @dataclass
 class StreamEnv:
-    source: ApiClient
+    source: Source
     dest: ApiClient
     events: EventState
     budget: ByteBudget
@@ -168,13 +169,8 @@ class Stream:
         pinned = PinnedDataset(self) if self.spec.pins else None  # its pinned versions first, in order
         if pinned and not await pinned.replay():
             return
-        reader = BtqlReader(
-            self.env.source,
-            self.spec.kind,
-            self.spec.src_id,
-            self.env.page_size,
-            self.env.window,
-            self.state.checkpoint,
+        reader = self.env.source.rows(
+            self.spec.kind, self.spec.src_id, self.env.page_size, self.env.window, self.state.checkpoint
         )
         queue: asyncio.Queue[tuple[Page, int] | None] = asyncio.Queue(maxsize=2)
         producer = asyncio.create_task(self._produce(reader, queue))
@@ -225,14 +221,13 @@ class Stream:
         if pinned and not self._blocked and not self.outcome.rows_failed:
             await pinned.finish()
 
-    async def _produce(self, reader: BtqlReader, queue: asyncio.Queue[tuple[Page, int] | None]) -> None:
+    async def _produce(self, reader: RowReader, queue: asyncio.Queue[tuple[Page, int] | None]) -> None:
         try:
             try:
                 await self._feed(reader.pages(), queue)
             except NoBtql:
                 self.outcome.reader = "fetch"
-                fetch = FetchReader(
-                    self.env.source,
+                fetch = self.env.source.fetch_rows(
                     self.spec.kind,
                     self.spec.src_id,
                     self.env.page_size,

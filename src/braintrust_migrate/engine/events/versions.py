@@ -233,7 +233,7 @@ class PinnedDataset:
         env, spec = stream.env, stream.spec
         self.src, self.dest = spec.src_id, spec.dest_id
         self.log = PinLog(env.events.db)
-        self.source = Snapshots(env.source, spec.src_id, env.page_size, env.window)
+        self.source = env.source.snapshots(spec.src_id, env.page_size, env.window)
         self.target = Snapshots(env.dest, spec.dest_id, env.page_size, env.window)
         self.versions = 0  # row versions written for pins
         self._slots = asyncio.Semaphore(WRITES_IN_FLIGHT)
