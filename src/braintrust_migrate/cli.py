@@ -13,7 +13,17 @@ from rich.console import Console
 from rich.table import Table
 
 from braintrust_migrate import __version__
-from braintrust_migrate.api import MigrationInterrupted, error_line, run_checks, run_migration, run_verify
+from braintrust_migrate.api import (
+    MigrationInterrupted,
+    error_line,
+    export_summary,
+    run_checks,
+    run_export,
+    run_export_check,
+    run_migration,
+    run_verify,
+)
+from braintrust_migrate.archive import FolderSource, open_folder, open_source
 from braintrust_migrate.cli_options import with_settings
 from braintrust_migrate.client import ApiError
 from braintrust_migrate.config import ConfigError, Settings
@@ -111,63 +121,148 @@ def validate(
     raise typer.Exit(0 if result.ok else 1)
 
 
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Read both sides and report the plan; write nothing.")
+]
+Overwrite = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite", help="Replace destination objects whose content differs (default: report a conflict)."
+    ),
+]
+Fresh = Annotated[
+    bool,
+    typer.Option(
+        "--fresh",
+        help="Start a new run instead of resuming an interrupted one (the id map is kept);"
+        " an unusable state file is renamed aside (never deleted) and a new state started.",
+    ),
+]
+MapUsers = Annotated[
+    bool,
+    typer.Option("--map-users", help="Map users between orgs by email (group members, user ACLs, views)."),
+]
+InviteUsers = Annotated[
+    bool,
+    typer.Option(
+        "--invite-users", help="With --map-users: invite source users missing from the destination."
+    ),
+]
+SecretsFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--secrets-file",
+        help="YAML with values of AI secrets and env vars (the API never returns them).",
+        dir_okay=False,
+    ),
+]
+VerifyAfter = Annotated[
+    bool, typer.Option("--verify", help="Run `verify` after migrating; exit 0 only at parity.")
+]
+
+
 @app.command()
 @with_settings
 def migrate(
     settings: Settings,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Read both sides and report the plan; write nothing.")
-    ] = False,
-    overwrite: Annotated[
-        bool,
-        typer.Option(
-            "--overwrite",
-            help="Replace destination objects whose content differs (default: report a conflict).",
-        ),
-    ] = False,
-    fresh: Annotated[
-        bool,
-        typer.Option(
-            "--fresh",
-            help="Start a new run instead of resuming an interrupted one (the id map is kept);"
-            " an unusable state file is renamed aside (never deleted) and a new state started.",
-        ),
-    ] = False,
-    map_users: Annotated[
-        bool,
-        typer.Option(
-            "--map-users", help="Map users between orgs by email (group members, user ACLs, views)."
-        ),
-    ] = False,
-    invite_users: Annotated[
-        bool,
-        typer.Option(
-            "--invite-users", help="With --map-users: invite source users missing from the destination."
-        ),
-    ] = False,
-    secrets_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--secrets-file",
-            help="YAML with values of AI secrets and env vars (the API never returns them).",
-            dir_okay=False,
-        ),
-    ] = None,
-    verify_after: Annotated[
-        bool, typer.Option("--verify", help="Run `verify` after migrating; exit 0 only at parity.")
-    ] = False,
+    dry_run: DryRun = False,
+    overwrite: Overwrite = False,
+    fresh: Fresh = False,
+    map_users: MapUsers = False,
+    invite_users: InviteUsers = False,
+    secrets_file: SecretsFile = None,
+    verify_after: VerifyAfter = False,
 ) -> None:
     """Copy every selected object from the source org into the destination org."""
-    if invite_users and not map_users:
-        raise ConfigError("--invite-users needs --map-users: invited users are matched by email")
     settings.api_key("source")
     settings.api_key("dest")
-    secrets = load_secrets(secrets_file)
     options = Options(
         dry_run=dry_run, overwrite=overwrite, map_users=map_users, invite_users=invite_users, fresh=fresh
     )
+    _migrate(settings, options, secrets_file, verify_after)
+
+
+@app.command("import")
+@with_settings
+def import_(
+    settings: Settings,
+    from_dir: Annotated[
+        Path,
+        typer.Option(
+            "--from",
+            help="An export folder (`braintrust-migrate export`), or a `bt sync pull` folder.",
+            file_okay=False,
+        ),
+    ],
+    into_project: Annotated[
+        str | None,
+        typer.Option("--into-project", help="For a bt sync pull folder: the destination project's name."),
+    ] = None,
+    into: Annotated[
+        str | None,
+        typer.Option(
+            "--into", help="For a bt sync pull of an experiment or dataset: its name in the destination."
+        ),
+    ] = None,
+    dry_run: DryRun = False,
+    overwrite: Overwrite = False,
+    fresh: Fresh = False,
+    map_users: MapUsers = False,
+    invite_users: InviteUsers = False,
+    secrets_file: SecretsFile = None,
+    verify_after: VerifyAfter = False,
+) -> None:
+    """Load an export folder into the destination org, as `migrate` would from the live org."""
+    settings.api_key("dest")
+    source = open_source(from_dir, project=into_project, name=into)  # every file checked first
+    options = Options(
+        dry_run=dry_run, overwrite=overwrite, map_users=map_users, invite_users=invite_users, fresh=fresh
+    )
+    _migrate(source.settings_for(settings), options, secrets_file, verify_after, source)
+
+
+@app.command("export")
+@with_settings
+def export(
+    settings: Settings,
+    to: Annotated[
+        Path,
+        typer.Option("--to", help="The folder to write (created; resumed if it holds one).", file_okay=False),
+    ],
+    compress: Annotated[
+        str, typer.Option("--compress", help="Row files: none, or gzip (jq, DuckDB and zcat read both).")
+    ] = "none",
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Discard what the folder holds and export anew.")
+    ] = False,
+) -> None:
+    """Write the source org (or the selection) to a folder: objects, ACLs, users, rows, attachments."""
+    settings.api_key("source")
     try:
-        result = asyncio.run(run_migration(settings, options, secrets, progress=ProgressView()))
+        result = asyncio.run(run_export(settings, to, compression=compress, fresh=fresh))
+    except asyncio.CancelledError:
+        _fail(INTERRUPTED, 130, prefix="")
+    except ApiError as error:
+        sys.stderr.write(f"error: {printable(error.message)}\n")
+        raise typer.Exit(1) from None
+    sys.stdout.write(export_summary(result))
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _migrate(
+    settings: Settings,
+    options: Options,
+    secrets_file: Path | None,
+    verify_after: bool,
+    source: FolderSource | None = None,
+) -> None:
+    if options.invite_users and not options.map_users:
+        raise ConfigError("--invite-users needs --map-users: invited users are matched by email")
+    secrets = load_secrets(secrets_file)
+    try:
+        result = asyncio.run(
+            run_migration(settings, options, secrets, progress=ProgressView(), source=source)
+        )
     except MigrationInterrupted as stopped:
         if stopped.result is not None:
             _print_paths(stopped.result.report_path, stopped.result.summary_path)
@@ -179,8 +274,10 @@ def migrate(
     sys.stdout.write(result.summary_path.read_text(encoding="utf-8"))
     _print_paths(result.report_path, result.summary_path)
     ok = result.ok
-    if verify_after and not dry_run:
-        parity = _run_verify(settings, map_users=map_users, folder=result.report_path.parent)
+    if verify_after and not options.dry_run:
+        parity = _run_verify(
+            settings, map_users=options.map_users, folder=result.report_path.parent, source=source
+        )
         ok = ok and parity
     raise typer.Exit(0 if ok else 1)
 
@@ -192,10 +289,17 @@ def _print_paths(report: Path, summary: Path, prefix: str = "") -> None:
 
 
 def _run_verify(
-    settings: Settings, *, map_users: bool, folder: Path | None = None, sample: int | None = None
+    settings: Settings,
+    *,
+    map_users: bool,
+    folder: Path | None = None,
+    sample: int | None = None,
+    source: FolderSource | None = None,
 ) -> bool:
     try:
-        result = asyncio.run(run_verify(settings, map_users=map_users, folder=folder, sample=sample))
+        result = asyncio.run(
+            run_verify(settings, map_users=map_users, folder=folder, sample=sample, source=source)
+        )
     except ApiError as error:
         sys.stderr.write(f"error: {printable(error.message)}\n")
         raise typer.Exit(1) from None
@@ -222,11 +326,48 @@ def verify(
             help="Check N random rows of each container in full, plus counts (faster on large data).",
         ),
     ] = None,
+    from_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Compare an export folder (instead of the source org) with the destination.",
+            file_okay=False,
+        ),
+    ] = None,
+    export_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            help="Compare an export folder (instead of the destination) with its source org.",
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Compare source and destination: objects, rows, and source ids left in the destination."""
-    settings.api_key("source")
+    if from_dir and export_dir:
+        raise ConfigError("--from and --export: give one (a folder stands for one side)")
+    if export_dir is not None:
+        settings.api_key("source")
+        _verify_export(settings, open_folder(export_dir))
+    source = open_folder(from_dir) if from_dir else None
+    if source is None:
+        settings.api_key("source")
     settings.api_key("dest")
-    raise typer.Exit(0 if _run_verify(settings, map_users=map_users, sample=sample) else 1)
+    if source is not None:
+        settings = source.settings_for(settings)
+    ok = _run_verify(settings, map_users=map_users, sample=sample, source=source)
+    raise typer.Exit(0 if ok else 1)
+
+
+def _verify_export(settings: Settings, folder: FolderSource) -> None:
+    try:
+        result = asyncio.run(run_export_check(settings, folder))
+    except ApiError as error:
+        sys.stderr.write(f"error: {printable(error.message)}\n")
+        raise typer.Exit(1) from None
+    sys.stdout.write(result.summary)
+    stdout.print(f"verify report: {printable(result.path)}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if result.ok else 1)
 
 
 @app.command()

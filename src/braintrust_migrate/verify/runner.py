@@ -84,11 +84,9 @@ class Verifier:
         folder: Path | None = None,
         sample: int | None = None,
         source: Source | None = None,
-        dest: Source | None = None,
     ) -> None:
         self.settings = settings
-        # Either side may be an export folder: `verify --from DIR`, or an export against its org.
-        self.source, self.dest = source, dest
+        self.source = source  # an export folder for `verify --from DIR`; else the source org
         self.map_users = map_users
         self.folder = folder
         self.sample = sample
@@ -97,11 +95,10 @@ class Verifier:
 
     async def run(self) -> VerifyResult:
         async with contextlib.AsyncExitStack() as stack:
-            source, dest = self.source, self.dest
+            source = self.source
             if source is None:
                 source = LiveSource(await stack.enter_async_context(client_for(self.settings, "source")))
-            if dest is None:
-                dest = LiveSource(await stack.enter_async_context(client_for(self.settings, "dest")))
+            dest = LiveSource(await stack.enter_async_context(client_for(self.settings, "dest")))
             return await self._run(source, dest)
 
     def _types(self) -> list[ResourceType]:
@@ -114,7 +111,7 @@ class Verifier:
         source_org, dest_org = await asyncio.gather(
             discover_org(source, s.bt_source_org_name), discover_org(dest, s.bt_dest_org_name)
         )
-        if self.source is None and self.dest is None:  # an export may be checked against its own org
+        if self.source is None:  # an export may be compared with the org it came from
             ensure_distinct_orgs(source_org, dest_org)  # before any report is written
         src_inv, dst_inv = await asyncio.gather(
             load_inventory(source, s.bt_source_org_name, [rt for rt in ALL_LISTABLE if rt in COMPARED]),
@@ -155,7 +152,8 @@ class Verifier:
             if not (kind in BY_KIND and BY_KIND[kind].is_system(obj))
         }
         source_ids.add(source_org["id"])
-        leaks = LeakLog(source_ids)
+        # An export checked against the org it came from holds that org's ids by design.
+        leaks = LeakLog(source_ids if source_org["id"] != dest_org["id"] else set())
         for rt in self._types():
             for obj in _by_type(dst_inv, rt):
                 leaks.scan_object(rt.name, obj)
