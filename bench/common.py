@@ -16,7 +16,12 @@ import httpx
 
 BIN = Path(sys.executable).parent
 ADMIN_KEY = "bench-admin-key"
-KEYS = {"source": "sk-bench-source-0001", "dest": "sk-bench-dest-0002", "baseline": "sk-bench-baseline-0003"}
+KEYS = {
+    "source": "sk-bench-source-0001",
+    "dest": "sk-bench-dest-0002",
+    "baseline": "sk-bench-baseline-0003",
+    "restore": "sk-bench-restore-0004",
+}
 
 
 def free_port() -> int:

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import orjson
 
 from tests.oracle.diff import UUID, Diff, Pin, compare, translate
@@ -52,6 +53,7 @@ class OracleResult:
     objects_compared: int = 0
     rows_compared: int = 0
     comments_compared: int = 0
+    attachments_compared: int = 0  # references judged by the blob they name, not by their key
 
     def add(self, category: str, message: str) -> None:
         self.differences.setdefault(category, []).append(message)
@@ -63,7 +65,8 @@ class OracleResult:
     def summary(self, per_category: int = 8) -> str:
         lines = [
             f"compared {self.objects_compared} objects, {self.rows_compared} rows, "
-            f"{self.comments_compared} comments; accepted gaps: {dict(self.accepted)}"
+            f"{self.comments_compared} comments, {self.attachments_compared} attachments; "
+            f"accepted gaps: {dict(self.accepted)}"
         ]
         for category, items in sorted(self.differences.items()):
             if items:
@@ -260,12 +263,48 @@ class Comparison:
                 if _attachment(value) and not _attachment(src.get(key)):
                     actual[key] = self.dst_reader.attachment_json(value, self.dest.org["id"])
                     r.accepted["offloaded_to_attachment"] += 1
+                else:
+                    actual[key] = self._same_blobs(src.get(key), value, f"{where} row {row_id}.{key}", diff)
             if src.get("audit_data") or src.get("classifications"):
                 r.accepted["row_audit_trail"] += 1
             compare(expected, actual, f"{where} row {row_id}", diff)
             if comments:
                 self._compare_comments(src, dst, f"{where} row {row_id}", diff)
         self._judge(Diff(dropped=diff.dropped, pins=diff.pins), "rows")
+
+    def _same_blobs(self, src: Any, dst: Any, path: str, diff: Diff) -> Any:
+        """`dst` with every attachment reference that names the same blob (bytes, filename,
+        content type) as the source's at the same place replaced by the source's reference:
+        a copied attachment gets a new key, and the key alone says nothing of the content."""
+        if _attachment(src) and _attachment(dst):
+            if src.get("key") == dst.get("key"):
+                return dst  # the reference was kept as it is (attachments not copied)
+            meta = ("filename", "content_type")
+            if any(src.get(k) != dst.get(k) for k in meta):
+                return dst  # the tree diff reports the field that differs
+            before = self.src_reader.attachment_bytes(src, self.source.org["id"])
+            try:
+                after = self.dst_reader.attachment_bytes(dst, self.dest.org["id"])
+            except httpx.HTTPStatusError as exc:
+                diff.differences.append(
+                    f"{path}: attachment not readable in the destination (HTTP {exc.response.status_code})"
+                )
+                return self._translate(src)
+            if before != after:
+                diff.differences.append(
+                    f"{path}: attachment content differs ({len(before)} bytes, {len(after)} in the destination)"
+                )
+                return self._translate(src)  # one difference, not a second one for the key
+            self.result.attachments_compared += 1
+            return self._translate(src)
+        if isinstance(src, dict) and isinstance(dst, dict):
+            return {k: self._same_blobs(src.get(k), v, f"{path}.{k}", diff) for k, v in dst.items()}
+        if isinstance(src, list) and isinstance(dst, list) and len(src) == len(dst):
+            return [
+                self._same_blobs(a, b, f"{path}[{i}]", diff)
+                for i, (a, b) in enumerate(zip(src, dst, strict=True))
+            ]
+        return dst
 
     def _compare_comments(self, src: dict[str, Any], dst: dict[str, Any], where: str, diff: Diff) -> None:
         src_c, dst_c = src.get("comments") or [], dst.get("comments") or []

@@ -105,11 +105,15 @@ class OrgReader:
         response = self.http.get(f"{kind_path}/{object_id}", params={"version": version})
         return response.json() if response.status_code == 200 else None
 
-    def attachment_json(self, ref: dict[str, Any], org_id: str) -> Any:
-        """The JSON an attachment reference stands for, downloaded through its signed URL."""
+    def attachment_bytes(self, ref: dict[str, Any], org_id: str) -> bytes:
+        """The blob an attachment reference stands for, downloaded through its signed URL."""
         params = {k: ref[k] for k in ("key", "filename", "content_type")} | {"org_id": org_id}
         location = self.get("/attachment", params)["downloadUrl"]
-        return orjson.loads(httpx.get(location, timeout=60).raise_for_status().content)
+        return httpx.get(location, timeout=60).raise_for_status().content
+
+    def attachment_json(self, ref: dict[str, Any], org_id: str) -> Any:
+        """The JSON an attachment reference stands for."""
+        return orjson.loads(self.attachment_bytes(ref, org_id))
 
     def read_all(self, with_rows: bool = True) -> OrgData:
         orgs = self.get("/v1/organization")["objects"]
