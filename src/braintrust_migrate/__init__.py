@@ -1,7 +1,7 @@
 """Copy a whole Braintrust organization into another one, from the CLI or from Python.
 
-The public API (see README "Use from Python"): `migrate`, `plan` (the dry run), `validate`
-and `verify`, each a coroutine with a blocking `*_sync` form; `make_settings`; the result
+The public API (see README "Use from Python"): `migrate`, `plan` (the dry run), `validate`,
+`verify` and `export`, each a coroutine with a blocking `*_sync` form; `make_settings`; the result
 objects; `ConfigError`, `ApiError` and `MigrationInterrupted`. Names load on first use, so
 that the console entry point (entry.py) imports nothing heavy before it owns Ctrl-C.
 """
@@ -20,6 +20,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from braintrust_migrate.api import (
         MigrationInterrupted,
+        export,
+        export_sync,
         make_settings,
         migrate,
         migrate_sync,
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
         verify,
         verify_sync,
     )
+    from braintrust_migrate.archive.export import ExportResult
     from braintrust_migrate.client import ApiError
     from braintrust_migrate.config import ConfigError, Settings
     from braintrust_migrate.results import (
@@ -52,6 +55,7 @@ __all__ = [
     "ContainerParity",
     "ContainerRows",
     "Event",
+    "ExportResult",
     "Failure",
     "MigrationInterrupted",
     "MigrationResult",
@@ -61,6 +65,8 @@ __all__ = [
     "ValidationResult",
     "VerifyResult",
     "__version__",
+    "export",
+    "export_sync",
     "make_settings",
     "migrate",
     "migrate_sync",
@@ -80,6 +86,8 @@ def _home(name: str) -> str:
         return "braintrust_migrate.config"
     if name == "ApiError":
         return "braintrust_migrate.client"
+    if name == "ExportResult":
+        return "braintrust_migrate.archive.export"
     return "braintrust_migrate.results" if name in _RESULTS else "braintrust_migrate.api"
 
 

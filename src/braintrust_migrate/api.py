@@ -1,7 +1,9 @@
-"""braintrust_migrate as a library: `migrate`, `plan`, `validate` and `verify` from Python.
+"""braintrust_migrate as a library: `migrate`, `plan`, `validate`, `verify` and `export` from Python.
 
-Each is a coroutine (`await migrate(...)`); `migrate_sync`, `plan_sync`, `validate_sync` and
-`verify_sync` run one in a fresh event loop (`asyncio.run`) for code that is not async.
+Each is a coroutine (`await migrate(...)`); `migrate_sync`, `plan_sync`, `validate_sync`,
+`verify_sync` and `export_sync` run one in a fresh event loop (`asyncio.run`) for code that is
+not async. `migrate`, `plan` and `verify` read an export folder instead of the source org when
+given `from_dir` (what the CLI's `import --from` and `verify --from` do).
 
 Settings come, in this order of precedence, from keyword arguments (`bt_source_api_key=...`;
 env var names like `BT_SOURCE_API_KEY` work too), a mapping or a `Settings` given first, the
@@ -25,32 +27,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from braintrust_migrate.archive.against import compare_export
-from braintrust_migrate.archive.against import summary_text as export_check_text
-from braintrust_migrate.archive.export import ExportResult, export_org
-from braintrust_migrate.archive.folder import FolderSource
-from braintrust_migrate.archive.layout import SUFFIX as COMPRESSIONS
+from braintrust_migrate.archive.commands import run_export
+from braintrust_migrate.archive.export import ExportResult
+from braintrust_migrate.archive.folder import open_folder, open_source
 from braintrust_migrate.client import client_for
 from braintrust_migrate.config import SETTING_FIELDS, ConfigError, Settings, load_settings
 from braintrust_migrate.engine.context import Options
 from braintrust_migrate.engine.progress import ProgressView
-from braintrust_migrate.engine.report import write_atomic
 from braintrust_migrate.engine.resources import STREAMS
 from braintrust_migrate.engine.runner import RunInterrupted, Runner
 from braintrust_migrate.engine.secrets_file import Secrets, load_secrets
-from braintrust_migrate.engine.statedir import make_private_dirs
 from braintrust_migrate.redact import scrub
 from braintrust_migrate.results import Event, MigrationResult, ValidationResult, VerifyResult
 from braintrust_migrate.source import Source
-from braintrust_migrate.source.live import LiveSource
 from braintrust_migrate.textsafe import printable
 from braintrust_migrate.validate import run_validation
 from braintrust_migrate.verify.runner import Verifier
@@ -177,12 +170,18 @@ async def run_migration(
     return MigrationResult.from_report(run.report, run.report_path, run.summary_path)
 
 
-def _checked(settings: SettingsLike, config_file: str | Path | None, env_file: Any, values: Any) -> Settings:
+def _checked(
+    settings: SettingsLike,
+    config_file: str | Path | None,
+    env_file: Any,
+    values: Any,
+    sides: tuple[str, ...] = ("source", "dest"),
+) -> Settings:
     built = make_settings(settings, config_file=config_file, env_file=env_file, **values)
     try:
-        # Both keys are required: fail on the first missing one before any network call.
-        built.api_key("source")
-        built.api_key("dest")
+        # The keys are required: fail on the first missing one before any network call.
+        for side in sides:
+            built.api_key(side)
     except ConfigError as error:
         raise _as_one_line(error) from None
     return built
@@ -197,6 +196,7 @@ async def migrate(
     map_users: bool = False,
     invite_users: bool = False,
     secrets_file: str | Path | None = None,
+    from_dir: str | Path | None = None,
     on_event: EventHook | None = None,
     config_file: str | Path | None = None,
     env_file: str | Path | None = DEFAULT_ENV_FILE,
@@ -206,12 +206,13 @@ async def migrate(
 
     The options are the CLI's: `overwrite` replaces differing destination objects, `fresh`
     starts a new run instead of resuming, `map_users`/`invite_users` map users by email,
-    `secrets_file` is a YAML of secret values. Other keywords are settings (see `make_settings`).
+    `secrets_file` is a YAML of secret values, `from_dir` an export folder to read instead of
+    the source org (`import --from`). Other keywords are settings (see `make_settings`).
     Raises ConfigError (bad input, one line), ApiError (an org failed), MigrationInterrupted.
     """
     return await _migrate(
         settings, dry_run=False, overwrite=overwrite, fresh=fresh, map_users=map_users,
-        invite_users=invite_users, secrets_file=secrets_file, on_event=on_event,
+        invite_users=invite_users, secrets_file=secrets_file, from_dir=from_dir, on_event=on_event,
         config_file=config_file, env_file=env_file, values=values,
     )  # fmt: skip
 
@@ -223,19 +224,21 @@ async def plan(
     overwrite: bool = False,
     map_users: bool = False,
     secrets_file: str | Path | None = None,
+    from_dir: str | Path | None = None,
     on_event: EventHook | None = None,
     config_file: str | Path | None = None,
     env_file: str | Path | None = DEFAULT_ENV_FILE,
     **values: Any,
 ) -> MigrationResult:
-    """The dry run: read both orgs and report what `migrate` would do; write nothing to either org.
+    """The dry run: read both orgs (or `from_dir` and the destination) and report what
+    `migrate` would do; write nothing to either org.
 
     The result's `counts` say what each object would become, its `containers` how many rows
     each container would copy (`rows_to_copy`). Only the report files are written, locally.
     """
     return await _migrate(
         settings, dry_run=True, overwrite=overwrite, fresh=False, map_users=map_users,
-        invite_users=False, secrets_file=secrets_file, on_event=on_event,
+        invite_users=False, secrets_file=secrets_file, from_dir=from_dir, on_event=on_event,
         config_file=config_file, env_file=env_file, values=values,
     )  # fmt: skip
 
@@ -249,6 +252,7 @@ async def _migrate(
     map_users: bool,
     invite_users: bool,
     secrets_file: str | Path | None,
+    from_dir: str | Path | None,
     on_event: EventHook | None,
     config_file: str | Path | None,
     env_file: str | Path | None,
@@ -257,12 +261,17 @@ async def _migrate(
     try:
         if invite_users and not map_users:
             raise ConfigError("invite_users needs map_users: invited users are matched by email")
-        built = _checked(settings, config_file, env_file, values)
+        built = _checked(
+            settings, config_file, env_file, values, ("dest",) if from_dir else ("source", "dest")
+        )
+        source = open_source(Path(from_dir)) if from_dir is not None else None  # every file checked first
+        if source is not None:
+            built = source.settings_for(built)
         secrets = load_secrets(Path(secrets_file) if secrets_file is not None else None)
         options = Options(
             dry_run=dry_run, overwrite=overwrite, map_users=map_users, invite_users=invite_users, fresh=fresh
         )
-        return await run_migration(built, options, secrets, on_event=on_event)
+        return await run_migration(built, options, secrets, on_event=on_event, source=source)
     except ConfigError as error:
         raise _as_one_line(error) from None
 
@@ -274,6 +283,7 @@ async def verify(
     map_users: bool = False,
     sample: int | None = None,
     folder: str | Path | None = None,
+    from_dir: str | Path | None = None,
     config_file: str | Path | None = None,
     env_file: str | Path | None = DEFAULT_ENV_FILE,
     **values: Any,
@@ -282,67 +292,22 @@ async def verify(
 
     `map_users` compares user references by email (as `migrate(map_users=True)` wrote them);
     `sample` checks N random rows per container in full; `folder` is where the report goes
-    (default: a new folder under the state directory). Read-only on both orgs.
+    (default: a new folder under the state directory); `from_dir` an export folder compared in
+    place of the source org. Read-only on both orgs.
     """
     if sample is not None and sample < 1:
         raise _as_one_line(ConfigError(f"sample={sample}: allowed: an integer of at least 1"))
     try:
-        built = _checked(settings, config_file, env_file, values)
+        built = _checked(
+            settings, config_file, env_file, values, ("dest",) if from_dir else ("source", "dest")
+        )
+        source = open_folder(Path(from_dir)) if from_dir is not None else None
+        if source is not None:
+            built = source.settings_for(built)
         out = Path(folder) if folder is not None else None
-        return await run_verify(built, map_users=map_users, folder=out, sample=sample)
+        return await run_verify(built, map_users=map_users, folder=out, sample=sample, source=source)
     except ConfigError as error:
         raise _as_one_line(error) from None
-
-
-async def run_export(
-    settings: Settings, to: Path, *, compression: str = "none", fresh: bool = False
-) -> ExportResult:
-    """The export behind `export --to DIR`."""
-    if compression not in COMPRESSIONS:
-        raise ConfigError(f"--compress {compression!r}: allowed: {', '.join(COMPRESSIONS)}")
-    return await export_org(settings, to, compression=compression, fresh=fresh)  # type: ignore[arg-type]
-
-
-def export_summary(result: ExportResult) -> str:
-    """What an export wrote, in a few lines."""
-    m = result.manifest
-    rows = sum(part.rows for c in m.containers for part in c.parts)
-    stored = sum(entry.bytes for entry in m.files.values())
-    lines = [
-        f"exported org {m.source_org.get('name')!r} to {printable(str(result.path))}",
-        f"  objects: {sum(m.objects.values())} ({len(m.objects)} kinds)",
-        f"  rows: {rows} in {len(m.containers)} containers"
-        + (f", {sum(len(c.versions) for c in m.containers)} pinned dataset versions" if m.containers else ""),
-        f"  attachments: {len(m.attachments)}",
-        f"  files: {len(m.files)}, {stored} bytes ({m.compression})",
-    ]
-    if m.needs_values:
-        lines.append(
-            f"  {len(m.needs_values)} secrets hold no value: give them with --secrets-file on import"
-        )
-    lines += [f"  failed: {printable(failure)}" for failure in result.failures]
-    return "\n".join(lines) + "\n"
-
-
-@dataclass(frozen=True)
-class ExportCheck:
-    ok: bool
-    report: dict[str, Any]
-    summary: str
-    path: Path
-
-
-async def run_export_check(settings: Settings, folder: FolderSource) -> ExportCheck:
-    """`verify --export DIR`: the export against its live org; the report goes under the state dir."""
-    async with client_for(settings, "source") as client:
-        report = await compare_export(settings, LiveSource(client), folder)
-    out = settings.migration_state_dir / "export-checks" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    make_private_dirs(out)
-    path = out / "verify_report.json"
-    write_atomic(path, orjson.dumps(report, option=orjson.OPT_INDENT_2))
-    summary = export_check_text(report)
-    write_atomic(out / "verify_summary.txt", summary.encode())
-    return ExportCheck(report["ok"], report, summary, path)
 
 
 async def run_verify(
@@ -396,6 +361,34 @@ async def run_checks(settings: Settings, *, write_check: bool = False) -> Valida
             state_dir=settings.migration_state_dir,
         )
     return ValidationResult.from_report(checked.to_dict())
+
+
+async def export(
+    settings: SettingsLike = None,
+    /,
+    *,
+    to: str | Path,
+    compression: str = "none",
+    fresh: bool = False,
+    config_file: str | Path | None = None,
+    env_file: str | Path | None = DEFAULT_ENV_FILE,
+    **values: Any,
+) -> ExportResult:
+    """Write the source org (or the selection the settings make) to the folder `to`: objects,
+    ACLs, users, rows, pinned dataset versions, attachments with `migration_copy_attachments`,
+    and a manifest of every file's sha256. A re-run into the same folder resumes or adds what
+    changed; `fresh` starts it over; `compression` is "none" or "gzip". Only the source key
+    is needed. Its `ok` is False when any part could not be exported (listed in `failures`)."""
+    try:
+        built = _checked(settings, config_file, env_file, values, ("source",))
+        return await run_export(built, Path(to), compression=compression, fresh=fresh)
+    except ConfigError as error:
+        raise _as_one_line(error) from None
+
+
+def export_sync(settings: SettingsLike = None, /, **kwargs: Any) -> ExportResult:
+    """`export` for code that is not async."""
+    return asyncio.run(export(settings, **kwargs))
 
 
 def migrate_sync(settings: SettingsLike = None, /, **kwargs: Any) -> MigrationResult:

@@ -16,14 +16,12 @@ from braintrust_migrate import __version__
 from braintrust_migrate.api import (
     MigrationInterrupted,
     error_line,
-    export_summary,
     run_checks,
-    run_export,
-    run_export_check,
     run_migration,
     run_verify,
 )
 from braintrust_migrate.archive import FolderSource, open_folder, open_source
+from braintrust_migrate.archive.commands import export_summary, run_export, run_export_check
 from braintrust_migrate.cli_options import with_settings
 from braintrust_migrate.client import ApiError
 from braintrust_migrate.config import ConfigError, Settings

@@ -230,10 +230,11 @@ class Settings(BaseSettings):
         json_schema_extra=_allowed("a byte count from 65536 to 67108864", "--insert-max-bytes"),
     )
     migration_max_bytes_in_flight: int = Field(
-        268_435_456,
+        134_217_728,
         ge=1_048_576,
         le=17_179_869_184,
-        description="Event data held in memory at once across all streams (read but not yet written).",
+        description="Event data held in memory at once across all streams (read but not yet written;"
+        " rows count as 3 times their JSON size, what they take once parsed).",
         json_schema_extra=_allowed("a byte count from 1048576 to 17179869184", "--max-bytes-in-flight"),
     )
     migration_max_response_bytes: int = Field(

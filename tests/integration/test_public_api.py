@@ -222,3 +222,23 @@ async def test_readme_example_runs_silently_in_a_fresh_process(sandbox_server, s
     printed_by_the_example = re.compile(r"^(would create: |failed: |to do: |migrated: )|: \d+ rows$")
     assert [line for line in lines if not printed_by_the_example.search(line)] == []
     assert names(url, sandbox_orgs.dest.api_key, "/v1/project")
+
+
+async def test_export_then_migrate_from_the_folder(sandbox_server, sandbox_orgs, tmp_path, fresh_host):
+    url, src, dst = sandbox_server.url, sandbox_orgs.source, sandbox_orgs.dest
+    await seed_org(url, src.api_key, profile="small", seed=4)
+    exported = await bm.export(
+        {"bt_source_url": url, "bt_source_api_key": src.api_key, "migration_state_dir": tmp_path / "s"},
+        to=tmp_path / "export",
+        env_file=None,
+    )
+    assert isinstance(exported, bm.ExportResult) and exported.ok and exported.manifest.containers
+    # Only the destination's key: the folder stands in for the source org.
+    only_dest = {"bt_dest_url": url, "bt_dest_api_key": dst.api_key, "migration_state_dir": tmp_path / "s"}
+    result = await bm.migrate(only_dest, from_dir=tmp_path / "export", env_file=None)
+    assert result.ok
+    assert names(url, dst.api_key, "/v1/project") == names(url, src.api_key, "/v1/project")
+    parity = await bm.verify(only_dest, from_dir=tmp_path / "export", env_file=None)
+    assert parity.ok, parity.report
+    with pytest.raises(bm.ConfigError, match=r"manifest\.json"):
+        await bm.migrate(only_dest, from_dir=tmp_path, env_file=None)  # not an export folder

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,7 +19,7 @@ from typing import Any, TypeVar
 import orjson
 
 from braintrust_migrate import __version__
-from braintrust_migrate.archive import layout
+from braintrust_migrate.archive import blobs, layout
 from braintrust_migrate.archive.layout import (
     AttachmentEntry,
     Compression,
@@ -32,7 +30,8 @@ from braintrust_migrate.archive.layout import (
     Part,
     Unreadable,
 )
-from braintrust_migrate.archive.parts import JOURNAL, ClosedPart, Journal, PartWriter
+from braintrust_migrate.archive.parts import ClosedPart, PartWriter
+from braintrust_migrate.archive.resume import Key, Progress, check_folder, prepare_folder
 from braintrust_migrate.client import ApiError, client_for
 from braintrust_migrate.config import ConfigError, Settings
 from braintrust_migrate.engine.events.attachments import attachment_refs
@@ -43,14 +42,17 @@ from braintrust_migrate.engine.events.versions import PINNED_STREAM
 from braintrust_migrate.engine.graph import Node
 from braintrust_migrate.engine.inventory import ALL_LISTABLE, Inventory, load_inventory, load_owned
 from braintrust_migrate.engine.resources import (
-    PROJECT_TYPE,
     RESOURCE_TYPES,
-    SELECTABLE,
-    STREAM_SELECTIONS,
     EventStream,
 )
 from braintrust_migrate.engine.scope import owner_objects
-from braintrust_migrate.engine.selection import build_nodes, run_streams, run_types, selected_projects
+from braintrust_migrate.engine.selection import (
+    build_nodes,
+    run_streams,
+    run_types,
+    selected_names,
+    selected_projects,
+)
 from braintrust_migrate.liblog import get_logger
 from braintrust_migrate.orgs import choose_org
 from braintrust_migrate.source.live import LiveSource
@@ -59,8 +61,6 @@ from braintrust_migrate.urlguard import DownloadRefused
 log = get_logger(__name__)
 T = TypeVar("T")
 
-META = "source.json"  # in the work dir: which org the unfinished export reads
-Key = tuple[str, str, str | None]  # (stream kind, container id, pinned version or None)
 SECRET_FIELDS: dict[str, set[str]] = {}
 for _rt in RESOURCE_TYPES:
     if _rt.secret is not None:
@@ -86,10 +86,6 @@ class _Spec:
     name: str
     project: str | None
     pins: list[int]
-
-
-class _TooLarge(Exception):
-    pass
 
 
 async def export_org(
@@ -134,101 +130,10 @@ class _Exporter:
         self.budget = ByteBudget(settings.migration_max_bytes_in_flight)
         self.failures: list[str] = []
         self.refs: dict[str, dict[str, Any]] = {}  # attachment key -> a reference to it
-        self.parts: dict[Key, list[dict[str, Any]]] = {}
-        self.versions_done: set[Key] = set()
-        self.attachments: dict[str, dict[str, Any]] = {}
-        self.complete: set[tuple[str, str]] = set()
+        self.done = Progress()
         self.raw_bytes = 0
 
     # ------------------------------------------------------------------ the folder
-
-    def _check_folder(self, org: dict[str, Any], fresh: bool) -> None:
-        """An export folder holds one source org: another org's export is never mixed in or wiped."""
-        found: dict[str, Any] | None = None
-        manifest = self.root / layout.MANIFEST
-        meta = self.root / layout.WORK_DIR / META
-        if self.root.exists() and not self.root.is_dir():
-            raise ConfigError(f"export folder {self.root}: is a file, not a folder")
-        ours = manifest.exists() or (self.root / layout.WORK_DIR).exists()
-        if self.root.exists() and not ours and any(self.root.iterdir()):
-            raise ConfigError(
-                f"export folder {self.root}: not empty and holds no export: export into a new or empty folder"
-            )
-        try:
-            if manifest.exists():
-                found = orjson.loads(manifest.read_bytes()).get("source_org")
-            elif meta.exists():
-                found = orjson.loads(meta.read_bytes())
-        except (orjson.JSONDecodeError, OSError, AttributeError):
-            raise ConfigError(f"export folder {self.root}: its {layout.MANIFEST} is unreadable") from None
-        if isinstance(found, dict) and found.get("id") and found["id"] != org["id"]:
-            raise ConfigError(
-                f"export folder {self.root} holds an export of org {found.get('name')!r}, not of the source"
-                f" org {org.get('name')!r}: export into another folder"
-            )
-        if manifest.exists() and not fresh:
-            previous = orjson.loads(manifest.read_bytes()).get("compression", "none")
-            if previous != self.compression:
-                raise ConfigError(
-                    f"export folder {self.root} was exported with compression {previous!r}: use the same"
-                    " compression, or --fresh"
-                )
-
-    def _prepare_folder(self, org: dict[str, Any], fresh: bool) -> Journal:
-        if fresh:
-            for name in (layout.ROWS_DIR, layout.OBJECTS_DIR, layout.ATTACHMENTS_DIR, layout.WORK_DIR):
-                shutil.rmtree(self.root / name, ignore_errors=True)
-            for name in (layout.MANIFEST, layout.ORG_FILE, layout.USERS_FILE):
-                (self.root / name).unlink(missing_ok=True)
-        work = self.root / layout.WORK_DIR
-        work.mkdir(parents=True, exist_ok=True)
-        layout.write_atomic(work / META, layout.dump_json({"id": org["id"], "name": org.get("name")}))
-        for tmp in self.root.rglob(".*.tmp"):  # files a kill left half written
-            tmp.unlink(missing_ok=True)
-        journal = Journal(work / JOURNAL)
-        entries = journal.read()
-        if not entries and (self.root / layout.MANIFEST).exists():
-            entries = self._entries_from_manifest()  # a folder copied without its work dir
-            for entry in entries:
-                journal.append(entry)
-        self._replay(entries)
-        return journal
-
-    def _entries_from_manifest(self) -> list[dict[str, Any]]:
-        manifest = Manifest.model_validate_json((self.root / layout.MANIFEST).read_bytes())
-        entries: list[dict[str, Any]] = []
-        for c in manifest.containers:
-            for version, parts in [(None, c.parts), *c.versions.items()]:
-                entries += [
-                    {"event": "part", "kind": c.kind, "id": c.id, "version": version, **p.model_dump()}
-                    | {k: v for k, v in manifest.files[p.path].model_dump().items() if k != "rows"}
-                    for p in parts
-                    if p.path in manifest.files
-                ]
-                if version is not None:
-                    entries.append({"event": "version_done", "kind": c.kind, "id": c.id, "version": version})
-        for key, a in manifest.attachments.items():
-            sha = manifest.files.get(a.path)
-            entries.append(
-                {"event": "attachment", "key": key, **a.model_dump(), "sha256": sha and sha.sha256}
-            )
-        return entries
-
-    def _replay(self, entries: list[dict[str, Any]]) -> None:
-        for entry in entries:
-            event = entry.get("event")
-            key: Key = (str(entry.get("kind")), str(entry.get("id")), entry.get("version"))
-            if event == "part":
-                self.parts.setdefault(key, []).append(entry)
-            elif event == "reset":  # a container (or version) read again from its start
-                self.parts[key] = []
-                self.versions_done.discard(key)
-            elif event == "version_done":
-                self.versions_done.add(key)
-            elif event == "container_done":
-                self.complete.add((key[0], key[1]))
-            elif event == "attachment":
-                self.attachments[str(entry["key"])] = entry
 
     # ------------------------------------------------------------------ the run
 
@@ -236,20 +141,16 @@ class _Exporter:
         s, source = self.s, self.source
         org = choose_org(await source.organizations(), s.bt_source_org_name, source.side)
         self.org = org
-        self._check_folder(org, fresh)
-        self.journal = self._prepare_folder(org, fresh)
+        check_folder(self.root, org, self.compression, fresh)
+        self.journal, self.done = prepare_folder(self.root, org, fresh)
         try:
             return await self._run(org)
         finally:
             self.journal.close()
 
-    def _selected(self) -> set[str]:
-        chosen = set(self.s.migration_resources) or {rt.name for rt in SELECTABLE} | {*STREAM_SELECTIONS}
-        return chosen | {PROJECT_TYPE.name}
-
     async def _run(self, org: dict[str, Any]) -> ExportResult:
         s, source = self.s, self.source
-        selected = self._selected()
+        selected = selected_names(s)
         types, streams = run_types(selected), run_streams(selected)
         listed = [rt for rt in ALL_LISTABLE if rt in types or rt.always_listed]
         inv = await load_inventory(source, s.bt_source_org_name, listed)
@@ -364,7 +265,7 @@ class _Exporter:
         """A writer after the journalled parts; part files past them (never journalled) go."""
         kind, cid, version = key
         rel = layout.container_dir(kind, cid) if version is None else layout.version_dir(kind, cid, version)
-        done = {Path(p["path"]).name for p in self.parts.get(key, [])}
+        done = {Path(p["path"]).name for p in self.done.parts.get(key, [])}
         folder = self.root / rel
         if folder.exists():
             for path in folder.glob(f"{layout.PART_PREFIX}*"):
@@ -377,7 +278,7 @@ class _Exporter:
             return
         entry = {"event": "part", "kind": key[0], "id": key[1], "version": key[2], **part.record()}
         self.journal.append(entry)
-        self.parts.setdefault(key, []).append(entry)
+        self.done.parts.setdefault(key, []).append(entry)
         self.raw_bytes += part.raw_bytes
         log.info("part written", path=part.path, rows=part.rows, bytes=part.bytes)
         if self.on_event:
@@ -388,12 +289,12 @@ class _Exporter:
         try:
             async for page in pages:
                 rows, nbytes = (page.rows, page.nbytes) if hasattr(page, "rows") else (page, 0)
-                held = await self.budget.acquire(nbytes or sum(len(orjson.dumps(r)) for r in rows))
+                held = await self.budget.hold(nbytes or sum(len(orjson.dumps(r)) for r in rows))
                 try:
                     for row in rows:
                         if self.s.migration_copy_attachments:
                             for ref in attachment_refs(row):
-                                if str(ref["key"]) not in self.attachments:
+                                if str(ref["key"]) not in self.done.attachments:
                                     self.refs.setdefault(str(ref["key"]), ref)
                         self._closed(key, writer.write(row))
                 finally:
@@ -405,15 +306,15 @@ class _Exporter:
 
     def _reset(self, key: Key) -> None:
         self.journal.append({"event": "reset", "kind": key[0], "id": key[1], "version": key[2]})
-        self.parts[key] = []
-        self.versions_done.discard(key)
+        self.done.parts[key] = []
+        self.done.versions_done.discard(key)
 
     async def _container(self, spec: _Spec) -> Container:
         key: Key = (spec.kind, spec.id, None)
         page_size = self.s.migration_event_page_size
         ok = True
         try:
-            last = next((p["last_key"] for p in reversed(self.parts.get(key, [])) if p.get("last_key")), None)
+            last = self.done.last_key(key)
             writer = self._writer(key)
             try:
                 await self._pages(
@@ -434,26 +335,26 @@ class _Exporter:
 
     async def _version(self, spec: _Spec, version: str) -> None:
         key: Key = (spec.kind, spec.id, version)
-        if key in self.versions_done:
+        if key in self.done.versions_done:
             return
         self._reset(key)  # an unfinished version is snapshotted again whole
         snapshots = self.source.snapshots(spec.id, self.s.migration_event_page_size, self.window)
         await self._pages(key, self._writer(key), snapshots.rows(int(version), None))
         self.journal.append({"event": "version_done", "kind": spec.kind, "id": spec.id, "version": version})
-        self.versions_done.add(key)
+        self.done.versions_done.add(key)
 
     def _container_entry(self, spec: _Spec, ok: bool) -> Container:
         def parts(key: Key) -> list[Part]:
             return [
                 Part(path=p["path"], rows=p["rows"], first_key=p.get("first_key"), last_key=p.get("last_key"))
-                for p in self.parts.get(key, [])
+                for p in self.done.parts.get(key, [])
             ]
 
         main = parts((spec.kind, spec.id, None))
         versions = {
             str(v): parts((spec.kind, spec.id, str(v)))
             for v in spec.pins
-            if (spec.kind, spec.id, str(v)) in self.versions_done
+            if (spec.kind, spec.id, str(v)) in self.done.versions_done
         }
         last = next((p.last_key for p in reversed(main) if p.last_key), None)
         return Container(
@@ -469,45 +370,15 @@ class _Exporter:
         async def one(key: str, ref: dict[str, Any]) -> None:
             async with slots:
                 try:
-                    await self._download(key, ref, org_id)
-                except (ApiError, DownloadRefused, _TooLarge, OSError) as error:
+                    cap = self.s.migration_attachment_max_bytes
+                    entry = await blobs.download(self.source, self.root, key, ref, org_id, cap)
+                    self.journal.append(entry)
+                    self.done.attachments[key] = entry
+                except (ApiError, DownloadRefused, blobs.TooLarge, OSError) as error:
                     text = error.message if isinstance(error, ApiError) else str(error)
                     self.failures.append(f"attachment {key}: not exported: {text}")
 
         await _all(one(key, ref) for key, ref in sorted(self.refs.items()))
-
-    async def _download(self, key: str, ref: dict[str, Any], org_id: str) -> None:
-        cap = self.s.migration_attachment_max_bytes
-        rel = layout.attachment_path(key)
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        blob, size = await self.source.attachment(ref, org_id)
-        digest, total = hashlib.sha256(), 0
-        try:
-            if size is not None and size > cap:
-                raise _TooLarge(f"{size} bytes is over MIGRATION_ATTACHMENT_MAX_BYTES")
-            with tmp.open("wb") as handle:
-                async for chunk in blob.aiter_bytes():
-                    total += len(chunk)
-                    if total > cap:
-                        raise _TooLarge(f"over {cap} bytes (MIGRATION_ATTACHMENT_MAX_BYTES)")
-                    digest.update(chunk)
-                    handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        finally:
-            await blob.aclose()
-        entry = {
-            "event": "attachment", "key": key, "path": rel, "filename": ref.get("filename"),
-            "content_type": ref.get("content_type"), "bytes": total, "sha256": digest.hexdigest(),
-        }  # fmt: skip
-        self.journal.append(entry)
-        self.attachments[key] = entry
 
     # ------------------------------------------------------------------ manifest
 
@@ -523,12 +394,12 @@ class _Exporter:
     ) -> Manifest:
         for c in containers:
             for version, parts in [(None, c.parts), *c.versions.items()]:
-                recorded = {p["path"]: p for p in self.parts.get((c.kind, c.id, version), [])}
+                recorded = {p["path"]: p for p in self.done.parts.get((c.kind, c.id, version), [])}
                 for part in parts:
                     entry = recorded[part.path]
                     files[part.path] = FileEntry(sha256=entry["sha256"], bytes=entry["bytes"], rows=part.rows)
         attachments: dict[str, AttachmentEntry] = {}
-        for key, a in sorted(self.attachments.items()):
+        for key, a in sorted(self.done.attachments.items()):
             attachments[key] = AttachmentEntry(
                 path=a["path"],
                 filename=a.get("filename"),

@@ -26,10 +26,7 @@ from braintrust_migrate.engine.inventory import ALL_LISTABLE, load_inventory, lo
 from braintrust_migrate.engine.progress import ProgressView
 from braintrust_migrate.engine.report import Outcome, ReportFiles, build_report, write_report
 from braintrust_migrate.engine.resources import (
-    PROJECT_TYPE,
     RESOURCE_TYPES,
-    SELECTABLE,
-    STREAM_SELECTIONS,
     ResourceType,
 )
 from braintrust_migrate.engine.scope import owner_objects
@@ -39,6 +36,7 @@ from braintrust_migrate.engine.selection import (
     outside_window,
     run_streams,
     run_types,
+    selected_names,
     selected_projects,
 )
 from braintrust_migrate.engine.state import STATE_FILE, StateStore
@@ -107,10 +105,7 @@ class Runner(StepWalker):
         self.interrupted = False
 
     def selection(self) -> set[str]:
-        chosen = set(self.settings.migration_resources) or {rt.name for rt in SELECTABLE} | {
-            *STREAM_SELECTIONS
-        }
-        return chosen | {PROJECT_TYPE.name}  # the projects that hold what it copies
+        return selected_names(self.settings)
 
     async def run(self) -> RunResult:
         """The run; on SIGINT/SIGTERM its tasks are cancelled (streams save their checkpoints) and

@@ -15,6 +15,8 @@ from braintrust_migrate.engine.resources import (
     EVENT_STREAMS,
     PROJECT_TYPE,
     RESOURCE_TYPES,
+    SELECTABLE,
+    STREAM_SELECTIONS,
     EventStream,
     ResourceType,
 )
@@ -42,6 +44,13 @@ def selected_projects(settings: Settings, inv: Inventory) -> dict[str, dict[str,
             f"unknown project(s) {', '.join(map(repr, unknown))}; projects in the source org: {shown}"
         )
     return {pid: projects[pid] for pid in chosen.values() if pid}
+
+
+def selected_names(settings: Settings) -> set[str]:
+    """The type and stream names a run covers: the chosen ones (all by default), and the
+    projects that hold them."""
+    chosen = set(settings.migration_resources) or {rt.name for rt in SELECTABLE} | {*STREAM_SELECTIONS}
+    return chosen | {PROJECT_TYPE.name}
 
 
 def run_types(selected: set[str]) -> list[ResourceType]:

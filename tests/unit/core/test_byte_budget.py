@@ -124,3 +124,15 @@ async def test_many_streams_never_exceed_the_limit() -> None:
     assert max(observed) <= 1000
     assert budget.peak == max(observed)
     assert budget.used == 0
+
+
+async def test_a_page_is_charged_what_its_rows_take_parsed() -> None:
+    # Parsed rows take about three times their JSON: a budget of 90 holds 30 bytes of JSON.
+    budget = ByteBudget(90)
+    first = await budget.hold(30)
+    assert first == 90 and budget.used == 90
+    waiting = asyncio.ensure_future(budget.hold(1))
+    await asyncio.sleep(0)
+    assert not waiting.done()  # full: the next page waits
+    await budget.release(first)
+    assert await waiting == 3

@@ -84,15 +84,6 @@ class BtqlReader:
             query.where(btql.cmp("_pagination_key", ">", self.after_key))
         return query.where(self.window.btql()).text()
 
-    async def count(self) -> int | None:
-        query = btql.Query(self.kind, [self.src_id], measures=["count(1) as n"]).where(self.window.btql())
-        try:
-            data = await self.client.post_json("/btql", query.body())
-        except NotFoundError:
-            return None
-        rows = data.get("data") or []
-        return int(rows[0].get("n", 0)) if rows else 0
-
     async def pages(self) -> AsyncIterator[Page]:
         self._limit = self._limit or self.page_size
         while True:

@@ -30,6 +30,10 @@ INSERTS_PER_STREAM = 4
 FAILED_SAMPLE = 50
 
 
+# Rows are held parsed (Python objects take about 3x their JSON), so a page is charged that.
+PARSED_FACTOR = 3
+
+
 class ByteBudget:
     """At most `limit` bytes of rows read but not yet written, across every stream."""
 
@@ -46,6 +50,10 @@ class ByteBudget:
             self.used += amount
             self.peak = max(self.peak, self.used)
         return amount
+
+    async def hold(self, json_bytes: int) -> int:
+        """Room for a page of `json_bytes` of JSON, held parsed until written; returns the charge."""
+        return await self.acquire(json_bytes * PARSED_FACTOR)
 
     async def release(self, amount: int) -> None:
         async with self._cond:
@@ -245,7 +253,7 @@ class Stream:
 
     async def _feed(self, pages: AsyncIterator[Page], queue: asyncio.Queue[tuple[Page, int] | None]) -> None:
         async for page in pages:
-            held = await self.env.budget.acquire(page.nbytes)
+            held = await self.env.budget.hold(page.nbytes)
             try:
                 await queue.put((page, held))
             except asyncio.CancelledError:

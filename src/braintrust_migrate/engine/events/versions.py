@@ -343,7 +343,7 @@ class PinnedDataset:
         """Send a page's batches, a few at once; False once any write has failed."""
         stream = self.stream
         nbytes = len(orjson.dumps(rows))
-        held = await stream.env.budget.acquire(nbytes)
+        held = await stream.env.budget.hold(nbytes)
         batches = await stream._prepare(Page(rows, nbytes, None))
         left = [len(batches)]
         if not batches:
