@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--gzip", action="store_true", help="also export gzip-compressed")
     parser.add_argument("--budget-mib", type=int, help="MIGRATION_MAX_BYTES_IN_FLIGHT (default: the tool's)")
+    parser.add_argument("--skip-migrate", action="store_true", help="export and import only (memory runs)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-archive-"))
     with sandbox(work / "sandbox.db") as url:
@@ -51,10 +52,14 @@ def main() -> None:
         if args.budget_mib:
             tuning["MIGRATION_MAX_BYTES_IN_FLIGHT"] = str(args.budget_mib << 20)
         live_env = env_for(url, "source", "dest", work / "state-live", **tuning)
-        seconds, rss, _, _ = timed([TOOL, "migrate"], live_env, work)
-        rows, json_bytes = _rows(_report(work / "state-live"))
-        live_rate = rows / seconds
-        print(f"migrate : {rows} rows in {seconds:.1f} s ({live_rate:.0f} rows/s), peak RSS {rss:.0f} MiB")
+        live_rate, json_bytes = 0.0, 0
+        if not args.skip_migrate:
+            seconds, rss, _, _ = timed([TOOL, "migrate"], live_env, work)
+            rows, json_bytes = _rows(_report(work / "state-live"))
+            live_rate = rows / seconds
+            print(
+                f"migrate : {rows} rows in {seconds:.1f} s ({live_rate:.0f} rows/s), peak RSS {rss:.0f} MiB"
+            )
 
         folder = work / "export"
         seconds, rss, _, _ = timed([TOOL, "export", "--to", str(folder)], live_env, work)
@@ -62,8 +67,9 @@ def main() -> None:
         exported = sum(p["rows"] for c in manifest["containers"] for p in c["parts"])
         stored = sum(f["bytes"] for name, f in manifest["files"].items() if name.startswith("rows/"))
         export_rate = exported / seconds
+        share = f" = {stored / json_bytes:.3f}x the JSON rows migrate read" if json_bytes else ""
         print(f"export  : {exported} rows in {seconds:.1f} s ({export_rate:.0f} rows/s), peak RSS {rss:.0f} MiB,"
-              f" {stored} bytes of rows = {stored / json_bytes:.3f}x the JSON rows migrate read")  # fmt: skip
+              f" {stored} bytes of rows{share}")  # fmt: skip
 
         import_env = env_for(url, "source", "restore", work / "state-import", **tuning)
         seconds, rss, _, _ = timed([TOOL, "import", "--from", str(folder)], import_env, work)

@@ -14,12 +14,12 @@ from typing import Any
 import orjson
 import pytest
 
-from braintrust_migrate.archive import ArchiveError, FolderSource, check, open_folder
+from braintrust_migrate.archive import ArchiveError, FolderSource, check, open_folder, open_source
 from braintrust_migrate.archive import layout as L
 from braintrust_migrate.client import ApiError, PermissionDeniedError
 from braintrust_migrate.config import ConfigError
-from braintrust_migrate.engine.events.reader import Window
 from braintrust_migrate.engine.resources import BY_NAME
+from braintrust_migrate.source.reader import Window
 from braintrust_migrate.urlguard import DownloadRefused
 
 EXP, DS = "e0000000-0000-0000-0000-000000000001", "d0000000-0000-0000-0000-000000000002"
@@ -378,3 +378,10 @@ def test_part_without_checksum_is_refused(folder: Folder) -> None:
     del raw["files"][exp_part(0)]
     (folder.root / L.MANIFEST).write_bytes(orjson.dumps(raw))
     assert f"it names {exp_part(0)} but does not list its checksum" in refused(folder.root)
+
+
+def test_container_names_are_for_bt_sync_folders_only(folder: Folder) -> None:
+    # An export names its own containers: a destination name given for one is a mistake, said.
+    with pytest.raises(ArchiveError, match="bt sync pull folder"):
+        open_source(folder.root, project="P")
+    assert open_source(folder.root).manifest.containers  # without them it opens

@@ -13,11 +13,11 @@ from braintrust_migrate.archive.export import without_secrets
 from braintrust_migrate.archive.folder import FolderSource
 from braintrust_migrate.config import ConfigError, Settings
 from braintrust_migrate.engine.checksum import checksum
-from braintrust_migrate.engine.events.reader import Window
 from braintrust_migrate.engine.inventory import ALL_LISTABLE, PER_OWNER, load_inventory, load_owned
 from braintrust_migrate.engine.resources import PROJECT_TYPE, RESOURCE_TYPES, SELF
 from braintrust_migrate.engine.runner import discover_org
 from braintrust_migrate.source import Source
+from braintrust_migrate.source.reader import Window
 from braintrust_migrate.textsafe import printable
 
 SAMPLE = 10  # ids named per difference in the report

@@ -35,10 +35,8 @@ from braintrust_migrate.archive.resume import Key, Progress, check_folder, prepa
 from braintrust_migrate.client import ApiError, client_for
 from braintrust_migrate.config import ConfigError, Settings
 from braintrust_migrate.engine.events.attachments import attachment_refs
-from braintrust_migrate.engine.events.reader import NoBtql, Window
 from braintrust_migrate.engine.events.stage import pins_of
 from braintrust_migrate.engine.events.stream import ByteBudget
-from braintrust_migrate.engine.events.versions import PINNED_STREAM
 from braintrust_migrate.engine.graph import Node
 from braintrust_migrate.engine.inventory import ALL_LISTABLE, Inventory, load_inventory, load_owned
 from braintrust_migrate.engine.resources import (
@@ -56,6 +54,8 @@ from braintrust_migrate.engine.selection import (
 from braintrust_migrate.liblog import get_logger
 from braintrust_migrate.orgs import choose_org
 from braintrust_migrate.source.live import LiveSource
+from braintrust_migrate.source.reader import NoBtql, Window
+from braintrust_migrate.source.snapshots import PINNED_STREAM
 from braintrust_migrate.urlguard import DownloadRefused
 
 log = get_logger(__name__)

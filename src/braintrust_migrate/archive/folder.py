@@ -27,8 +27,8 @@ from braintrust_migrate.archive.layout import (
 from braintrust_migrate.client import ApiError, PermissionDeniedError
 from braintrust_migrate.client.api import ClientStats
 from braintrust_migrate.config import Settings, parse_time
-from braintrust_migrate.engine.events.reader import Page, Window
 from braintrust_migrate.engine.resources import ResourceType
+from braintrust_migrate.source.reader import Page, Window
 from braintrust_migrate.urlguard import DownloadRefused
 
 SIDE = "source"
@@ -407,6 +407,10 @@ def open_source(path: Path, *, project: str | None = None, name: str | None = No
     `name` in project `project` (bt records no checksums: its rows are parsed instead)."""
     pulled = btsync.detect(path)
     if pulled is None:
+        if project or name:
+            raise ArchiveError(
+                f"{path}: --into-project and --into name the container of a bt sync pull folder"
+            )
         return open_folder(path)
     if not project:
         raise ArchiveError(f"{path}: a bt sync pull folder: name the destination project with --into-project")

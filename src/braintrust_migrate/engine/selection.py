@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from braintrust_migrate.config import ConfigError, Settings
-from braintrust_migrate.engine.events.reader import Window
 from braintrust_migrate.engine.graph import Key, Node
 from braintrust_migrate.engine.inventory import Inventory
 from braintrust_migrate.engine.resources import (
@@ -21,6 +20,7 @@ from braintrust_migrate.engine.resources import (
     ResourceType,
 )
 from braintrust_migrate.engine.scope import project_of, selected
+from braintrust_migrate.source.reader import Window
 
 
 class MigrationInputError(ConfigError):

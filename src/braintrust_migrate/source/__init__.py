@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from braintrust_migrate.client import ClientStats
-    from braintrust_migrate.engine.events.reader import Page, Window
     from braintrust_migrate.engine.resources import ResourceType
+    from braintrust_migrate.source.reader import Page, Window
 
 
 class RowReader(Protocol):

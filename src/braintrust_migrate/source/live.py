@@ -7,10 +7,10 @@ from typing import Any
 from braintrust_migrate import btql
 from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
 from braintrust_migrate.client.api import ClientStats
-from braintrust_migrate.engine.events.reader import BtqlReader, FetchReader, Window
-from braintrust_migrate.engine.events.versions import Snapshots
 from braintrust_migrate.engine.resources import ResourceType
 from braintrust_migrate.source import Blob
+from braintrust_migrate.source.reader import BtqlReader, FetchReader, Window
+from braintrust_migrate.source.snapshots import Snapshots
 from braintrust_migrate.urlguard import DownloadGuard, DownloadRefused
 
 BY_IDS_CHUNK = 50

@@ -12,11 +12,11 @@ from typing import Any
 
 import orjson
 
-from braintrust_migrate.engine.events.reader import Window
 from braintrust_migrate.engine.events.stream import comment_text
 from braintrust_migrate.engine.events.transform import KEPT
 from braintrust_migrate.engine.refs import POLYMORPHIC_KINDS
 from braintrust_migrate.source import Source
+from braintrust_migrate.source.reader import Window
 from braintrust_migrate.verify.leaks import LeakLog
 
 SAMPLE_IDS = 20

@@ -12,7 +12,6 @@ import orjson
 
 from braintrust_migrate.client import client_for
 from braintrust_migrate.config import Settings
-from braintrust_migrate.engine.events.reader import Window
 from braintrust_migrate.engine.inventory import (
     ALL_LISTABLE,
     PER_OWNER,
@@ -41,6 +40,7 @@ from braintrust_migrate.engine.statedir import resolve_state_dir
 from braintrust_migrate.orgs import ensure_distinct_orgs
 from braintrust_migrate.source import Source
 from braintrust_migrate.source.live import LiveSource
+from braintrust_migrate.source.reader import Window
 from braintrust_migrate.textsafe import printable
 from braintrust_migrate.verify.events import ContainerParity, compare_container
 from braintrust_migrate.verify.expected import Todos, grouped, load_todos

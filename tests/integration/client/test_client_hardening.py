@@ -29,10 +29,10 @@ from braintrust_migrate.client import (
 )
 from braintrust_migrate.client.body import BodyTooLarge, read_capped
 from braintrust_migrate.config import ConfigError, Settings, load_settings
-from braintrust_migrate.engine.events.reader import BtqlReader
 from braintrust_migrate.engine.inventory import load_inventory
 from braintrust_migrate.engine.resources import BY_NAME
 from braintrust_migrate.source.live import LiveSource
+from braintrust_migrate.source.reader import BtqlReader
 from tests.unit.fakes import FakeApi, make_client
 
 MiB = 1 << 20

@@ -5,7 +5,7 @@ its cursor. Pinned, it reads every row once, as it was when the copy started."""
 from __future__ import annotations
 
 from braintrust_migrate.client import ApiClient
-from braintrust_migrate.engine.events.reader import FetchReader
+from braintrust_migrate.source.reader import FetchReader
 from tests.integration.events.helpers import client, insert
 
 

@@ -14,8 +14,8 @@ import orjson
 import pytest
 
 from braintrust_migrate.client import ApiError
-from braintrust_migrate.engine.events.reader import BtqlReader, FetchReader
 from braintrust_migrate.sandbox.faults import FaultSettings
+from braintrust_migrate.source.reader import BtqlReader, FetchReader
 from tests.integration.engine.harness import migrate
 from tests.integration.engine.test_resume_after_kill import run_cli
 from tests.integration.events.helpers import all_rows, client, comparable, insert

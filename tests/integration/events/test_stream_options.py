@@ -8,8 +8,8 @@ import os
 import httpx
 
 from braintrust_migrate.client import ApiClient
-from braintrust_migrate.engine.events.reader import FetchReader, Window
 from braintrust_migrate.sandbox.objects.admin import SandboxOrg
+from braintrust_migrate.source.reader import FetchReader, Window
 from tests.integration.engine.harness import migrate
 from tests.integration.events.helpers import all_rows, client, insert
 

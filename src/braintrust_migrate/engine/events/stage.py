@@ -15,13 +15,13 @@ from braintrust_migrate.config import Settings
 from braintrust_migrate.engine import narrate
 from braintrust_migrate.engine.context import RunContext, is_placeholder
 from braintrust_migrate.engine.events.attachments import Attachments
-from braintrust_migrate.engine.events.reader import Window
 from braintrust_migrate.engine.events.state import EventState
 from braintrust_migrate.engine.events.stream import ByteBudget, Stream, StreamEnv, StreamOutcome, StreamSpec
 from braintrust_migrate.engine.events.versions import PinLog
 from braintrust_migrate.engine.refs import find_slots
 from braintrust_migrate.engine.resources import RESOURCE_TYPES, STREAMS, EventStream, ResourceType
 from braintrust_migrate.liblog import get_logger
+from braintrust_migrate.source.reader import Window
 
 log = get_logger(__name__)
 

@@ -15,7 +15,6 @@ from braintrust_migrate.client import ApiClient, ApiError
 from braintrust_migrate.engine.events.attachments import Attachments, rewrite_attachments
 from braintrust_migrate.engine.events.comments import CommentCopier
 from braintrust_migrate.engine.events.comments import comment_text as comment_text  # verify imports it here
-from braintrust_migrate.engine.events.reader import NoBtql, Page, Window
 from braintrust_migrate.engine.events.state import EventState, StreamState
 from braintrust_migrate.engine.events.transform import RowNotes, to_insert
 from braintrust_migrate.engine.events.versions import PinnedDataset
@@ -23,6 +22,7 @@ from braintrust_migrate.engine.events.writer import BatchResult, Encoded, Insert
 from braintrust_migrate.engine.resources import STREAMS
 from braintrust_migrate.liblog import get_logger
 from braintrust_migrate.source import RowReader, Source
+from braintrust_migrate.source.reader import NoBtql, Page, Window
 
 log = get_logger(__name__)
 
