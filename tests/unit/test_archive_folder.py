@@ -17,7 +17,7 @@ import pytest
 from braintrust_migrate.archive import ArchiveError, FolderSource, check, open_folder, open_source
 from braintrust_migrate.archive import layout as L
 from braintrust_migrate.client import ApiError, PermissionDeniedError
-from braintrust_migrate.config import ConfigError
+from braintrust_migrate.config import ConfigError, load_settings
 from braintrust_migrate.engine.resources import BY_NAME
 from braintrust_migrate.source.reader import Window
 from braintrust_migrate.urlguard import DownloadRefused
@@ -45,6 +45,7 @@ class Folder:
         self.containers: list[L.Container] = []
         self.attachments: dict[str, L.AttachmentEntry] = {}
         self.unreadable: list[L.Unreadable] = []
+        self.selection: dict[str, Any] = {}
         self.line_bytes: dict[str, list[int]] = {}  # row id -> byte length of each line written
 
     def put(self, rel: str, data: bytes, rows: int | None = None) -> None:
@@ -85,7 +86,7 @@ class Folder:
             tool_version="test",
             created_at="2026-01-05T00:00:00Z",
             source_org={"id": "org1", "name": "Org", "api_url": "http://x"},
-            selection={},
+            selection=self.selection,
             containers=self.containers,
             attachments=self.attachments,
             unreadable=self.unreadable,
@@ -385,3 +386,18 @@ def test_container_names_are_for_bt_sync_folders_only(folder: Folder) -> None:
     with pytest.raises(ArchiveError, match="bt sync pull folder"):
         open_source(folder.root, project="P")
     assert open_source(folder.root).manifest.containers  # without them it opens
+
+
+def test_the_exports_selection_is_the_imports_unless_it_gives_its_own(tmp_path: Path) -> None:
+    f = Folder(tmp_path / "export")
+    f.json(L.ORG_FILE, {"id": "org1", "name": "Org"})
+    after = "2026-01-02T00:00:00+00:00"
+    chosen = {"resources": ["datasets", "projects"], "projects": ["P1"], "created_after": after}
+    f.selection = chosen
+    f.manifest()
+    base = load_settings({"bt_dest_api_key": "k"}, env_file=None)
+    applied = open_folder(f.root).settings_for(base)
+    assert applied.migration_resources == ["datasets", "projects"] and applied.migration_projects == ["P1"]
+    assert applied.migration_created_after == datetime(2026, 1, 2, tzinfo=UTC)
+    own = load_settings({"bt_dest_api_key": "k", "migration_projects": ["P2"]}, env_file=None)
+    assert open_folder(f.root).settings_for(own).migration_projects == ["P2"]

@@ -246,10 +246,12 @@ class FolderSource:
         return f"FolderSource({self.folder})"
 
     def settings_for(self, settings: Settings) -> Settings:
-        """The export's time window applies unless the run gives its own: objects outside it
-        were exported (references resolve), their rows were not."""
+        """The export's selection applies unless the run gives its own: its time window (objects
+        outside it were exported so that references resolve, their rows were not), and its
+        resources and projects (types read whatever the selection, like projects, are exported
+        whole: without this an import would bring the projects the export left out)."""
         chosen = self.manifest.selection
-        update = {
+        update: dict[str, Any] = {
             name: parse_time(chosen[key])
             for name, key in (
                 ("migration_created_after", "created_after"),
@@ -257,6 +259,9 @@ class FolderSource:
             )
             if getattr(settings, name) is None and chosen.get(key)
         }
+        for name, key in (("migration_resources", "resources"), ("migration_projects", "projects")):
+            if not getattr(settings, name) and chosen.get(key):
+                update[name] = list(chosen[key])
         return settings.model_copy(update=update) if update else settings
 
     def describe(self) -> str:
