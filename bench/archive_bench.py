@@ -78,9 +78,9 @@ def main() -> None:
         print(
             f"import  : {imported} rows in {seconds:.1f} s ({import_rate:.0f} rows/s), peak RSS {rss:.0f} MiB"
         )
-        print(
-            f"ratios to migrate (rows/s): export {export_rate / live_rate:.2f}, import {import_rate / live_rate:.2f}"
-        )
+        if live_rate:
+            ratios = f"export {export_rate / live_rate:.2f}, import {import_rate / live_rate:.2f}"
+            print(f"ratios to migrate (rows/s): {ratios}")
         if args.gzip:
             packed = work / "export-gzip"
             seconds, rss, _, _ = timed(

@@ -16,6 +16,7 @@ import pytest
 
 from braintrust_migrate.archive import ArchiveError, FolderSource, check, open_folder, open_source
 from braintrust_migrate.archive import layout as L
+from braintrust_migrate.archive.distinct import DistinctIds
 from braintrust_migrate.client import ApiError, PermissionDeniedError
 from braintrust_migrate.config import ConfigError, load_settings
 from braintrust_migrate.engine.resources import BY_NAME
@@ -401,3 +402,13 @@ def test_the_exports_selection_is_the_imports_unless_it_gives_its_own(tmp_path: 
     assert applied.migration_created_after == datetime(2026, 1, 2, tzinfo=UTC)
     own = load_settings({"bt_dest_api_key": "k", "migration_projects": ["P2"]}, env_file=None)
     assert open_folder(f.root).settings_for(own).migration_projects == ["P2"]
+
+
+def test_distinct_ids_are_counted_once_past_the_in_memory_limit() -> None:
+    ids = DistinctIds(in_memory=10)
+    for n in range(95):
+        ids.add(f"row-{n % 40}")  # 40 distinct ids, most seen twice or more, across spills to disk
+    assert ids.count() == 40
+    ids.add("row-new")
+    assert ids.count() == 41
+    ids.close()

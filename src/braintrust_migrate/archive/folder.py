@@ -14,6 +14,7 @@ from typing import IO, Any, BinaryIO, cast
 import orjson
 
 from braintrust_migrate.archive import btsync
+from braintrust_migrate.archive.distinct import DistinctIds
 from braintrust_migrate.archive.integrity import ArchiveError, check
 from braintrust_migrate.archive.layout import (
     ORG_FILE,
@@ -364,12 +365,15 @@ class FolderSource:
     async def count(
         self, kind: str, container: str, window: Window, after_key: str | None = None
     ) -> int | None:
-        ids: set[str] = set()
+        ids = DistinctIds()  # an id may be in several parts (an incremental export): counted once
         parts, by_position = self._parts(kind, container), self._by_position(kind, container)
-        async for line in _scan(self.folder, parts, after_key, by_position=by_position):
-            if (after_key is None or line.key > after_key) and window.admits(line.row):
-                ids.add(str(line.row.get("id")))
-        return len(ids)
+        try:
+            async for line in _scan(self.folder, parts, after_key, by_position=by_position):
+                if (after_key is None or line.key > after_key) and window.admits(line.row):
+                    ids.add(str(line.row.get("id")))
+            return ids.count()
+        finally:
+            ids.close()
 
     async def sample(
         self, kind: str, container: str, window: Window, after_key: str | None, limit: int
