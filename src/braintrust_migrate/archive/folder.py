@@ -238,6 +238,7 @@ class FolderSource:
         self._by_id = {c.id: c for c in manifest.containers}
         self._objects: dict[str, list[dict[str, Any]]] = dict(objects or {})
         self._given = objects is not None
+        self._counting = asyncio.Semaphore(1)
         self._index: dict[str, dict[str, dict[str, Any]]] = {}
         self._unreadable: dict[str, list[Unreadable]] = {}
         for entry in manifest.unreadable:
@@ -365,15 +366,17 @@ class FolderSource:
     async def count(
         self, kind: str, container: str, window: Window, after_key: str | None = None
     ) -> int | None:
-        ids = DistinctIds()  # an id may be in several parts (an incremental export): counted once
         parts, by_position = self._parts(kind, container), self._by_position(kind, container)
-        try:
-            async for line in _scan(self.folder, parts, after_key, by_position=by_position):
-                if (after_key is None or line.key > after_key) and window.admits(line.row):
-                    ids.add(str(line.row.get("id")))
-            return ids.count()
-        finally:
-            ids.close()
+        # One count at a time: reading a disk gains nothing from several, and each holds ids.
+        async with self._counting:
+            ids = DistinctIds()  # an id may be in several parts (an incremental export): counted once
+            try:
+                async for line in _scan(self.folder, parts, after_key, by_position=by_position):
+                    if (after_key is None or line.key > after_key) and window.admits(line.row):
+                        ids.add(str(line.row.get("id")))
+                return ids.count()
+            finally:
+                ids.close()
 
     async def sample(
         self, kind: str, container: str, window: Window, after_key: str | None, limit: int
