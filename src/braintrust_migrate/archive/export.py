@@ -51,6 +51,7 @@ from braintrust_migrate.engine.selection import (
     selected_names,
     selected_projects,
 )
+from braintrust_migrate.engine.statedir import StateLock, make_private_dirs
 from braintrust_migrate.liblog import get_logger
 from braintrust_migrate.orgs import choose_org
 from braintrust_migrate.source.live import LiveSource
@@ -142,11 +143,18 @@ class _Exporter:
         org = choose_org(await source.organizations(), s.bt_source_org_name, source.side)
         self.org = org
         check_folder(self.root, org, self.compression, fresh)
-        self.journal, self.done = prepare_folder(self.root, org, fresh)
+        # Exports hold an org's data: the folder is private, and one export writes it at a time.
+        make_private_dirs(self.root / layout.WORK_DIR)
+        lock = StateLock(self.root / layout.WORK_DIR, what="export", flag="--to")
+        lock.acquire()
         try:
-            return await self._run(org)
+            self.journal, self.done = prepare_folder(self.root, org, fresh)
+            try:
+                return await self._run(org)
+            finally:
+                self.journal.close()
         finally:
-            self.journal.close()
+            lock.release()
 
     async def _run(self, org: dict[str, Any]) -> ExportResult:
         s, source = self.s, self.source

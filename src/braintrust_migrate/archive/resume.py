@@ -15,6 +15,7 @@ from braintrust_migrate.archive import layout
 from braintrust_migrate.archive.layout import Manifest
 from braintrust_migrate.archive.parts import JOURNAL, Journal
 from braintrust_migrate.config import ConfigError
+from braintrust_migrate.engine.statedir import LOCK_FILE
 
 META = "source.json"  # in the work dir: which org the unfinished export reads
 Key = tuple[str, str, str | None]  # (stream kind, container id, pinned version or None)
@@ -83,12 +84,17 @@ def check_folder(root: Path, org: dict[str, Any], compression: str, fresh: bool)
 
 def prepare_folder(root: Path, org: dict[str, Any], fresh: bool) -> tuple[Journal, Progress]:
     """The folder ready to write (emptied first with `fresh`), its journal, and what it holds."""
+    work = root / layout.WORK_DIR
     if fresh:
-        for name in (layout.ROWS_DIR, layout.OBJECTS_DIR, layout.ATTACHMENTS_DIR, layout.WORK_DIR):
+        for name in (layout.ROWS_DIR, layout.OBJECTS_DIR, layout.ATTACHMENTS_DIR):
             shutil.rmtree(root / name, ignore_errors=True)
         for name in (layout.MANIFEST, layout.ORG_FILE, layout.USERS_FILE):
             (root / name).unlink(missing_ok=True)
-    work = root / layout.WORK_DIR
+        for path in work.glob("*"):  # the lock stays: it is held
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.name != LOCK_FILE:
+                path.unlink()
     work.mkdir(parents=True, exist_ok=True)
     layout.write_atomic(work / META, layout.dump_json({"id": org["id"], "name": org.get("name")}))
     for tmp in root.rglob(".*.tmp"):  # files a kill left half written

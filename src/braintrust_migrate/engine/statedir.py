@@ -172,8 +172,9 @@ def check_state_file(db: Path, *, fresh: bool) -> Path | None:
 class StateLock:
     """One writer per state: an exclusive flock on `state.lock` beside state.db."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, what: str = "state", flag: str = "--state-dir") -> None:
         self.path = folder / LOCK_FILE
+        self.what, self.flag = what, flag  # how messages name the folder, and the flag choosing it
         self._handle: IO[bytes] | None = None
 
     def acquire(self) -> None:
@@ -181,8 +182,8 @@ class StateLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
         except OSError as error:
             raise StateDirError(
-                f"cannot write in the state folder {str(self.path.parent)!r}: {error.strerror or error};"
-                " pass a writable folder with --state-dir"
+                f"cannot write in the {self.what} folder {str(self.path.parent)!r}: {error.strerror or error};"
+                f" pass a writable folder with {self.flag}"
             ) from None
         os.fchmod(fd, FILE_MODE)
         handle = os.fdopen(fd, "r+b")
@@ -192,7 +193,7 @@ class StateLock:
             holder = _holder(handle)
             handle.close()
             raise StateDirError(
-                f"another braintrust-migrate ({holder}) is using the state in {str(self.path.parent)!r};"
+                f"another braintrust-migrate ({holder}) is using the {self.what} in {str(self.path.parent)!r};"
                 " wait for it to finish or stop it, then re-run"
             ) from None
         info = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}

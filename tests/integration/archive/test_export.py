@@ -231,3 +231,33 @@ async def test_export_of_another_org_into_the_same_folder_is_refused(sandbox_ser
         await export_org(settings(url, sandbox_orgs.dest), folder)
     assert str(folder) in str(refused.value) and "\n" not in str(refused.value)
     assert (folder / "manifest.json").read_bytes() == before
+
+
+async def test_one_export_at_a_time_into_a_private_folder(sandbox_server, sandbox_org, tmp_path):
+    url, org = sandbox_server.url, sandbox_org
+    logs_project(url, org, 30)
+    folder = tmp_path / "new" / "export"
+    release = asyncio.Event()
+    real_users = LiveSource.users
+
+    async def held_users(*args: Any, **kwargs: Any) -> Any:
+        await release.wait()  # the first export holds the folder while it waits here
+        return await real_users(*args, **kwargs)
+
+    LiveSource.users = held_users  # type: ignore[method-assign]
+    try:
+        first = asyncio.ensure_future(export_org(settings(url, org), folder))
+        for _ in range(1000):  # until the first export has taken the folder
+            if (folder / ".export" / "journal.jsonl").exists() or first.done():
+                break
+            await asyncio.sleep(0.01)
+        assert not first.done()
+        # A guard against a hang (a second export waiting on the held one), not a timing assert.
+        async with asyncio.timeout(60):
+            with pytest.raises(ConfigError, match=r"another braintrust-migrate .* is using the export in"):
+                await export_org(settings(url, org), folder)
+    finally:
+        release.set()
+        LiveSource.users = real_users  # type: ignore[method-assign]
+    assert (await first).ok
+    assert (folder.stat().st_mode & 0o777) == 0o700  # an org's data: the owner's alone
