@@ -346,7 +346,8 @@ def verify(
         raise ConfigError("--from and --export: give one (a folder stands for one side)")
     if export_dir is not None:
         settings.api_key("source")
-        _verify_export(settings, open_folder(export_dir))
+        exported = open_folder(export_dir)
+        _verify_export(exported.settings_for(settings), exported)  # the export's window and selection
     source = open_folder(from_dir) if from_dir else None
     if source is None:
         settings.api_key("source")

@@ -142,13 +142,14 @@ class _Exporter:
         s, source = self.s, self.source
         org = choose_org(await source.organizations(), s.bt_source_org_name, source.side)
         self.org = org
-        check_folder(self.root, org, self.compression, fresh)
+        selection = self._selection()
+        check_folder(self.root, org, self.compression, selection, fresh)
         # Exports hold an org's data: the folder is private, and one export writes it at a time.
         make_private_dirs(self.root / layout.WORK_DIR)
         lock = StateLock(self.root / layout.WORK_DIR, what="export", flag="--to")
         lock.acquire()
         try:
-            self.journal, self.done = prepare_folder(self.root, org, fresh)
+            self.journal, self.done = prepare_folder(self.root, org, self.compression, selection, fresh)
             try:
                 return await self._run(org)
             finally:
@@ -189,7 +190,7 @@ class _Exporter:
         containers = await _all(one(spec) for spec in specs)
         if s.migration_copy_attachments:
             await self._download_attachments(org["id"])
-        manifest = self._manifest(org, selected, counts, containers, inv, needs, files)
+        manifest = self._manifest(org, counts, containers, inv, needs, files)
         layout.write_atomic(self.root / layout.MANIFEST, layout.dump_json(manifest.model_dump(mode="json")))
         rows = sum(p.rows for c in containers for p in c.parts)
         version_rows = sum(p.rows for c in containers for ps in c.versions.values() for p in ps)
@@ -390,10 +391,18 @@ class _Exporter:
 
     # ------------------------------------------------------------------ manifest
 
+    def _selection(self) -> dict[str, Any]:
+        after, before = self.s.migration_created_after, self.s.migration_created_before
+        return {
+            "resources": sorted(selected_names(self.s)),
+            "projects": list(self.s.migration_projects),
+            "created_after": after.isoformat() if after else None,
+            "created_before": before.isoformat() if before else None,
+        }
+
     def _manifest(
         self,
         org: dict[str, Any],
-        selected: set[str],
         counts: dict[str, int],
         containers: list[Container],
         inv: Inventory,
@@ -415,17 +424,11 @@ class _Exporter:
                 bytes=a["bytes"],
             )
             files[a["path"]] = FileEntry(sha256=a["sha256"], bytes=a["bytes"])
-        after, before = self.s.migration_created_after, self.s.migration_created_before
         return Manifest(
             tool_version=__version__,
             created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             source_org={"id": org["id"], "name": org.get("name"), "api_url": self.source.describe()},
-            selection={
-                "resources": sorted(selected),
-                "projects": list(self.s.migration_projects),
-                "created_after": after.isoformat() if after else None,
-                "created_before": before.isoformat() if before else None,
-            },
+            selection=self._selection(),
             compression=self.compression,
             copy_attachments=self.s.migration_copy_attachments,
             objects=counts,

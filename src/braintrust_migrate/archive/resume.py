@@ -48,9 +48,12 @@ class Progress:
         return next((p["last_key"] for p in reversed(self.parts.get(key, [])) if p.get("last_key")), None)
 
 
-def check_folder(root: Path, org: dict[str, Any], compression: str, fresh: bool) -> None:
-    """An export folder holds one source org: another org's export is never mixed in or wiped,
-    and a folder holding anything else is not written into."""
+def check_folder(
+    root: Path, org: dict[str, Any], compression: str, selection: dict[str, Any], fresh: bool
+) -> None:
+    """An export folder holds one source org and one selection: another org's export is never
+    mixed in or wiped, a folder holding anything else is not written into, and a re-run adds to
+    the folder only what the same selection finds (another one would leave files no manifest lists)."""
     manifest = root / layout.MANIFEST
     meta = root / layout.WORK_DIR / META
     if root.exists() and not root.is_dir():
@@ -73,16 +76,35 @@ def check_folder(root: Path, org: dict[str, Any], compression: str, fresh: bool)
             f"export folder {root} holds an export of org {found.get('name')!r}, not of the source"
             f" org {org.get('name')!r}: export into another folder"
         )
-    if manifest.exists() and not fresh:
-        previous = orjson.loads(manifest.read_bytes()).get("compression", "none")
-        if previous != compression:
-            raise ConfigError(
-                f"export folder {root} was exported with compression {previous!r}: use the same"
-                " compression, or --fresh"
-            )
+    if fresh:
+        return
+    recorded = orjson.loads(manifest.read_bytes()) if manifest.exists() else found or {}
+    previous = recorded.get("compression")
+    if previous is not None and previous != compression:
+        raise ConfigError(
+            f"export folder {root} was exported with compression {previous!r}: use the same"
+            " compression, or --fresh"
+        )
+    before = recorded.get("selection")
+    if before is not None and _normal(before) != _normal(selection):
+        raise ConfigError(
+            f"export folder {root} holds an export of another selection ({_describe(before)}): export"
+            " the same selection into it, or into another folder, or start it over with --fresh"
+        )
 
 
-def prepare_folder(root: Path, org: dict[str, Any], fresh: bool) -> tuple[Journal, Progress]:
+def _normal(selection: dict[str, Any]) -> dict[str, Any]:
+    return {k: sorted(v) if isinstance(v, list) else v for k, v in selection.items()}
+
+
+def _describe(selection: dict[str, Any]) -> str:
+    parts = [f"{k} {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in selection.items() if v]
+    return "; ".join(parts) or "everything"
+
+
+def prepare_folder(
+    root: Path, org: dict[str, Any], compression: str, selection: dict[str, Any], fresh: bool
+) -> tuple[Journal, Progress]:
     """The folder ready to write (emptied first with `fresh`), its journal, and what it holds."""
     work = root / layout.WORK_DIR
     if fresh:
@@ -96,7 +118,8 @@ def prepare_folder(root: Path, org: dict[str, Any], fresh: bool) -> tuple[Journa
             elif path.name != LOCK_FILE:
                 path.unlink()
     work.mkdir(parents=True, exist_ok=True)
-    layout.write_atomic(work / META, layout.dump_json({"id": org["id"], "name": org.get("name")}))
+    meta = {"id": org["id"], "name": org.get("name"), "compression": compression, "selection": selection}
+    layout.write_atomic(work / META, layout.dump_json(meta))
     for tmp in root.rglob(".*.tmp"):  # files a kill left half written
         tmp.unlink(missing_ok=True)
     journal = Journal(work / JOURNAL)

@@ -8,6 +8,8 @@ import asyncio
 import gzip
 import hashlib
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from braintrust_migrate.config import ConfigError, load_settings
 from braintrust_migrate.engine.resources import BY_NAME
 from braintrust_migrate.sandbox.objects.admin import SandboxOrg
 from braintrust_migrate.source.live import LiveSource
+from tests.integration.engine.cli_run import SCRIPT
 from tests.integration.engine.harness import seed, snapshot
 from tests.integration.events.helpers import all_rows, client, insert
 
@@ -261,3 +264,39 @@ async def test_one_export_at_a_time_into_a_private_folder(sandbox_server, sandbo
         LiveSource.users = real_users  # type: ignore[method-assign]
     assert (await first).ok
     assert (folder.stat().st_mode & 0o777) == 0o700  # an org's data: the owner's alone
+
+
+async def test_another_selection_into_the_same_folder_is_refused(sandbox_server, sandbox_org, tmp_path):
+    url, org = sandbox_server.url, sandbox_org
+    logs_project(url, org, 5, name="First")
+    logs_project(url, org, 5, name="Second")
+    folder = tmp_path / "export"
+    await export_org(settings(url, org, migration_projects=["First"]), folder)
+    before = manifest_of(folder)
+    # Its files would stay beside a manifest that no longer lists them: the folder could not be imported.
+    with pytest.raises(ConfigError, match="another selection") as refused:
+        await export_org(settings(url, org, migration_projects=["Second"]), folder)
+    assert "\n" not in str(refused.value) and str(folder) in str(refused.value)
+    assert manifest_of(folder) == before
+    again = await export_org(settings(url, org, migration_projects=["First"]), folder)  # the same: fine
+    assert again.ok
+
+
+def test_verify_export_compares_within_the_exports_window(sandbox_server, sandbox_org, tmp_path):
+    url, org = sandbox_server.url, sandbox_org
+    project = logs_project(url, org, 0)
+    old = [{"id": f"old-{i}", "input": i, "created": f"2025-01-0{i + 1}T00:00:00Z"} for i in range(3)]
+    new = [{"id": f"new-{i}", "input": i, "created": f"2026-06-0{i + 1}T00:00:00Z"} for i in range(4)]
+    insert(url, org, "project_logs", project, old + new)
+    env = {
+        **os.environ, "BT_SOURCE_URL": url, "BT_SOURCE_API_KEY": org.api_key, "LOG_LEVEL": "WARNING",
+        "MIGRATION_STATE_DIR": str(tmp_path / "state"),
+    }  # fmt: skip
+    folder = str(tmp_path / "export")
+    done = subprocess.run([SCRIPT, "export", "--to", folder, "--created-after", "2026-01-01"], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert [c["parts"][0]["rows"] for c in manifest_of(Path(folder))["containers"]] == [4]
+    # The rows the window left out are not "new in the org": the export's window is verify's.
+    checked = subprocess.run([SCRIPT, "verify", "--export", folder], env=env, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
