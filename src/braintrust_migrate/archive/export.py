@@ -289,7 +289,7 @@ class _Exporter:
         self.journal.append(entry)
         self.done.parts.setdefault(key, []).append(entry)
         self.raw_bytes += part.raw_bytes
-        log.info("part written", path=part.path, rows=part.rows, bytes=part.bytes)
+        log.debug("part written", path=part.path, rows=part.rows, bytes=part.bytes)
         if self.on_event:
             self.on_event({"event": "part", "kind": key[0], "id": key[1], "version": key[2], **part.record()})
 

@@ -79,7 +79,11 @@ async def translate(ctx: RunContext, node: Node, *, final: bool) -> Translation:
             slot.parent[slot.key] = dest_id
             version_field = slot.ref.version_field
             if version_field and slot.version is not None and isinstance(slot.parent, dict):
-                translated = _dest_version(ctx, kind, src_id, str(slot.version))
+                # The very object (an export restored into its own org) has the same history.
+                same = dest_id == src_id
+                translated = (
+                    str(slot.version) if same else _dest_version(ctx, kind, src_id, str(slot.version))
+                )
                 where = f"{slot.path.rsplit('.', 1)[0]}.{version_field}"
                 if translated:
                     slot.parent[version_field] = translated
