@@ -265,8 +265,6 @@ async def _migrate(
             settings, config_file, env_file, values, ("dest",) if from_dir else ("source", "dest")
         )
         source = open_source(Path(from_dir)) if from_dir is not None else None  # every file checked first
-        if source is not None:
-            built = source.settings_for(built)
         secrets = load_secrets(Path(secrets_file) if secrets_file is not None else None)
         options = Options(
             dry_run=dry_run, overwrite=overwrite, map_users=map_users, invite_users=invite_users, fresh=fresh
@@ -302,8 +300,6 @@ async def verify(
             settings, config_file, env_file, values, ("dest",) if from_dir else ("source", "dest")
         )
         source = open_folder(Path(from_dir)) if from_dir is not None else None
-        if source is not None:
-            built = source.settings_for(built)
         out = Path(folder) if folder is not None else None
         return await run_verify(built, map_users=map_users, folder=out, sample=sample, source=source)
     except ConfigError as error:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
@@ -50,6 +51,7 @@ app.add_typer(sandbox_app, name="sandbox")
 # Piped to a file or a CI log: no hard wraps (tables at their natural width, paths on one line).
 stdout = Console(soft_wrap=True) if sys.stdout.isatty() else Console(soft_wrap=True, width=100_000)
 log = get_logger(__name__)
+T = TypeVar("T")
 
 
 def _version(value: bool) -> None:
@@ -216,7 +218,7 @@ def import_(
     options = Options(
         dry_run=dry_run, overwrite=overwrite, map_users=map_users, invite_users=invite_users, fresh=fresh
     )
-    _migrate(source.settings_for(settings), options, secrets_file, verify_after, source)
+    _migrate(settings, options, secrets_file, verify_after, source)
 
 
 @app.command("export")
@@ -236,13 +238,7 @@ def export(
 ) -> None:
     """Write the source org (or the selection) to a folder: objects, ACLs, users, rows, attachments."""
     settings.api_key("source")
-    try:
-        result = asyncio.run(run_export(settings, to, compression=compress, fresh=fresh))
-    except asyncio.CancelledError:
-        _fail(INTERRUPTED, 130, prefix="")
-    except ApiError as error:
-        sys.stderr.write(f"error: {printable(error.message)}\n")
-        raise typer.Exit(1) from None
+    result = _run(run_export(settings, to, compression=compress, fresh=fresh))
     sys.stdout.write(export_summary(result))
     raise typer.Exit(0 if result.ok else 1)
 
@@ -258,17 +254,11 @@ def _migrate(
         raise ConfigError("--invite-users needs --map-users: invited users are matched by email")
     secrets = load_secrets(secrets_file)
     try:
-        result = asyncio.run(
-            run_migration(settings, options, secrets, progress=ProgressView(), source=source)
-        )
+        result = _run(run_migration(settings, options, secrets, progress=ProgressView(), source=source))
     except MigrationInterrupted as stopped:
         if stopped.result is not None:
             _print_paths(stopped.result.report_path, stopped.result.summary_path)
         _fail(INTERRUPTED, 130, prefix="")
-    except ApiError as error:
-        log.error("migration stopped", error=error.message)
-        sys.stderr.write(f"error: {printable(error.message)}\n")
-        raise typer.Exit(1) from None
     sys.stdout.write(result.summary_path.read_text(encoding="utf-8"))
     _print_paths(result.report_path, result.summary_path)
     ok = result.ok
@@ -278,6 +268,16 @@ def _migrate(
         )
         ok = ok and parity
     raise typer.Exit(0 if ok else 1)
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """The command's work to its end; an org that failed (network, permissions) is one line, exit 1."""
+    try:
+        return asyncio.run(work)
+    except ApiError as error:
+        log.error("command stopped", error=error.message)
+        sys.stderr.write(f"error: {printable(error.message)}\n")
+        raise typer.Exit(1) from None
 
 
 def _print_paths(report: Path, summary: Path, prefix: str = "") -> None:
@@ -294,13 +294,7 @@ def _run_verify(
     sample: int | None = None,
     source: FolderSource | None = None,
 ) -> bool:
-    try:
-        result = asyncio.run(
-            run_verify(settings, map_users=map_users, folder=folder, sample=sample, source=source)
-        )
-    except ApiError as error:
-        sys.stderr.write(f"error: {printable(error.message)}\n")
-        raise typer.Exit(1) from None
+    result = _run(run_verify(settings, map_users=map_users, folder=folder, sample=sample, source=source))
     sys.stdout.write(result.summary_path.read_text(encoding="utf-8"))
     _print_paths(result.report_path, result.summary_path, prefix="verify ")
     return result.ok
@@ -346,24 +340,17 @@ def verify(
         raise ConfigError("--from and --export: give one (a folder stands for one side)")
     if export_dir is not None:
         settings.api_key("source")
-        exported = open_folder(export_dir)
-        _verify_export(exported.settings_for(settings), exported)  # the export's window and selection
+        _verify_export(settings, open_folder(export_dir))
     source = open_folder(from_dir) if from_dir else None
     if source is None:
         settings.api_key("source")
     settings.api_key("dest")
-    if source is not None:
-        settings = source.settings_for(settings)
     ok = _run_verify(settings, map_users=map_users, sample=sample, source=source)
     raise typer.Exit(0 if ok else 1)
 
 
 def _verify_export(settings: Settings, folder: FolderSource) -> None:
-    try:
-        result = asyncio.run(run_export_check(settings, folder))
-    except ApiError as error:
-        sys.stderr.write(f"error: {printable(error.message)}\n")
-        raise typer.Exit(1) from None
+    result = _run(run_export_check(settings, folder))
     sys.stdout.write(result.summary)
     stdout.print(f"verify report: {printable(result.path)}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(0 if result.ok else 1)

@@ -14,8 +14,10 @@ from braintrust_migrate.archive.folder import FolderSource
 from braintrust_migrate.config import ConfigError, Settings
 from braintrust_migrate.engine.checksum import checksum
 from braintrust_migrate.engine.inventory import ALL_LISTABLE, PER_OWNER, load_inventory, load_owned
-from braintrust_migrate.engine.resources import PROJECT_TYPE, RESOURCE_TYPES, SELF
+from braintrust_migrate.engine.resources import BY_KIND
 from braintrust_migrate.engine.runner import discover_org
+from braintrust_migrate.engine.scope import project_of, selected
+from braintrust_migrate.engine.selection import selected_projects
 from braintrust_migrate.source import Source
 from braintrust_migrate.source.reader import Window
 from braintrust_migrate.textsafe import printable
@@ -71,6 +73,7 @@ async def _row_digests(
 
 
 async def compare_export(settings: Settings, live: Source, folder: FolderSource) -> dict[str, Any]:
+    settings = folder.settings_for(settings)  # the export's window and selection
     manifest = folder.manifest
     org = await discover_org(live, settings.bt_source_org_name)
     if org["id"] != manifest.source_org.get("id"):
@@ -89,16 +92,19 @@ async def compare_export(settings: Settings, live: Source, folder: FolderSource)
             owners = {(o["object_type"], o["object_id"]) for o in await folder.list_type(rt, None)}
             await load_owned(live, live_inv, rt, sorted(owners))
             await load_owned(folder, folder_inv, rt, sorted(owners))
+    # New objects count inside the export's selection only, judged as the export judged it
+    # (the folder holds every project: it names the chosen ones whatever became of them since).
+    projects = selected_projects(settings, folder_inv)
     objects = []
-    exported_ids = {oid for objs in folder_inv.objects.values() for oid in objs}
     for kind in sorted(kinds):
         exported = {i: checksum(o) for i, o in folder_inv.objects.get(kind, {}).items()}
-        live_objs = {i: checksum(without_secrets(kind, o)) for i, o in live_inv.objects.get(kind, {}).items()}
-        # Only what the export's selection holds: new objects count inside its projects.
-        scope = _owned_by(kind, live_inv.objects.get(kind, {}), exported_ids)
-        if kind == PROJECT_TYPE.kind and manifest.selection.get("projects"):
-            scope &= set(exported)  # the export chose its projects: others are not new
-        objects.append(_diff(Parity(kind), exported, {i: d for i, d in live_objs.items() if i in scope}))
+        rt = BY_KIND[kind]
+        live_objs = {
+            i: checksum(without_secrets(kind, o))
+            for i, o in live_inv.objects.get(kind, {}).items()
+            if i in exported or selected(project_of(rt, o, live_inv), rt, projects)
+        }
+        objects.append(_diff(Parity(kind), exported, live_objs))
     window = Window(settings.migration_created_after, settings.migration_created_before)
     page = settings.migration_event_page_size
     rows = []
@@ -116,17 +122,6 @@ async def compare_export(settings: Settings, live: Source, folder: FolderSource)
         "objects": [p.to_dict() for p in objects],
         "rows": [p.to_dict() for p in rows],
     }
-
-
-def _owned_by(kind: str, objects: dict[str, dict[str, Any]], exported: set[str]) -> set[str]:
-    """Ids of live objects inside the export's scope: exported, or owned by an exported object."""
-    owners = {rt.owner for rt in RESOURCE_TYPES if rt.kind == kind and rt.owner and rt.owner != SELF}
-    scope = set()
-    for object_id, obj in objects.items():
-        owned = [obj.get(name) for name in owners if obj.get(name)]
-        if object_id in exported or not owned or any(o in exported for o in owned):
-            scope.add(object_id)
-    return scope
 
 
 def summary_text(report: dict[str, Any]) -> str:

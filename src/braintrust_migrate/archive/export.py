@@ -35,7 +35,7 @@ from braintrust_migrate.archive.resume import Key, Progress, check_folder, prepa
 from braintrust_migrate.client import ApiError, client_for
 from braintrust_migrate.config import ConfigError, Settings
 from braintrust_migrate.engine.events.attachments import attachment_refs
-from braintrust_migrate.engine.events.stage import pins_of
+from braintrust_migrate.engine.events.stage import pinned_versions
 from braintrust_migrate.engine.events.stream import ByteBudget
 from braintrust_migrate.engine.graph import Node
 from braintrust_migrate.engine.inventory import ALL_LISTABLE, Inventory, load_inventory, load_owned
@@ -98,7 +98,8 @@ async def export_org(
     on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> ExportResult:
     if compression not in layout.SUFFIX:
-        raise ConfigError(f"unknown export compression {compression!r}: use one of none, gzip")
+        # The CLI's words (a library caller's `compression=` is the same choice).
+        raise ConfigError(f"--compress {compression!r}: allowed: {', '.join(layout.SUFFIX)}")
     async with client_for(settings, "source") as client:
         exporter = _Exporter(settings, Path(to), compression, LiveSource(client), on_event)
         return await exporter.run(fresh=fresh)
@@ -250,14 +251,10 @@ class _Exporter:
 
     def _specs(self, nodes: Iterable[Node], streams: list[EventStream], inv: Inventory) -> list[_Spec]:
         """The stream containers to export (a project's own logs: the project), with their pins."""
-        pinned: dict[str, set[str]] = {}
-        for rt in RESOURCE_TYPES:
-            for obj in inv.of(rt.kind):
-                for container, version in pins_of(rt, obj):
-                    pinned.setdefault(container, set()).add(version)
         nodes = list(nodes)
         specs = []
         for stream in streams:
+            pinned = pinned_versions(inv, stream)
             for node in nodes:
                 if node.rt.kind != stream.container:
                     continue

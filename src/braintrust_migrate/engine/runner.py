@@ -90,8 +90,9 @@ class Runner(StepWalker):
         on_event: Callable[[dict[str, Any]], None] | None = None,
         source: Source | None = None,
     ):
-        self.settings = settings
-        # Where the run reads from: an export folder (import), else the source org's API.
+        # Where the run reads from: an export folder (import), else the source org's API; a
+        # folder's selection is the run's unless the run gives its own.
+        self.settings = source.settings_for(settings) if source is not None else settings
         self.source = source
         self.on_event = on_event  # a library host's hook (api.py): each object outcome and row batch
         self.options = options

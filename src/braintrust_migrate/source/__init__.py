@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from braintrust_migrate.client import ClientStats
+    from braintrust_migrate.config import Settings
     from braintrust_migrate.engine.resources import ResourceType
     from braintrust_migrate.source.reader import Page, Window
 
@@ -49,6 +50,10 @@ class Source(Protocol):
 
     def describe(self) -> str:
         """How messages name this source: its API URL or its folder."""
+        ...
+
+    def settings_for(self, settings: Settings) -> Settings:
+        """The run's settings with what the source itself chose filled in (an export's selection)."""
         ...
 
     async def organizations(self) -> list[dict[str, Any]]: ...

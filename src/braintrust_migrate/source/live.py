@@ -7,6 +7,7 @@ from typing import Any
 from braintrust_migrate import btql
 from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
 from braintrust_migrate.client.api import ClientStats
+from braintrust_migrate.config import Settings
 from braintrust_migrate.engine.resources import ResourceType
 from braintrust_migrate.source import Blob
 from braintrust_migrate.source.reader import BtqlReader, FetchReader, Window
@@ -32,6 +33,9 @@ class LiveSource:
 
     def describe(self) -> str:
         return self.client.base_url
+
+    def settings_for(self, settings: Settings) -> Settings:
+        return settings  # a live org chose nothing: the run's settings select
 
     async def organizations(self) -> list[dict[str, Any]]:
         return await self.client.list_all("/v1/organization")

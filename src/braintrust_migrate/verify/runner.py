@@ -85,8 +85,10 @@ class Verifier:
         sample: int | None = None,
         source: Source | None = None,
     ) -> None:
-        self.settings = settings
-        self.source = source  # an export folder for `verify --from DIR`; else the source org
+        # An export folder for `verify --from DIR` (its selection the run's, unless it gives one);
+        # else the source org.
+        self.settings = source.settings_for(settings) if source is not None else settings
+        self.source = source
         self.map_users = map_users
         self.folder = folder
         self.sample = sample

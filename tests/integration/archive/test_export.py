@@ -300,3 +300,30 @@ def test_verify_export_compares_within_the_exports_window(sandbox_server, sandbo
     # The rows the window left out are not "new in the org": the export's window is verify's.
     checked = subprocess.run([SCRIPT, "verify", "--export", folder], env=env, capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_verify_export_counts_new_objects_inside_the_exports_projects_only(
+    sandbox_server, sandbox_org, tmp_path
+):
+    url, org = sandbox_server.url, sandbox_org
+    first = logs_project(url, org, 3, name="First")
+    second = logs_project(url, org, 3, name="Second")
+    env = {
+        **os.environ, "BT_SOURCE_URL": url, "BT_SOURCE_API_KEY": org.api_key, "LOG_LEVEL": "WARNING",
+        "MIGRATION_STATE_DIR": str(tmp_path / "state"),
+    }  # fmt: skip
+    folder = str(tmp_path / "export")
+    done = subprocess.run([SCRIPT, "export", "--to", folder, "--projects", "First"], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([SCRIPT, "verify", "--export", folder], env=env, capture_output=True, text=True)
+
+    with client(url, org) as c:  # outside the export's selection: not a difference
+        c.post("/v1/dataset", json={"project_id": second, "name": "later"}).raise_for_status()
+    assert verify().returncode == 0, verify().stdout
+    with client(url, org) as c:  # inside it: new since the export
+        c.post("/v1/dataset", json={"project_id": first, "name": "later"}).raise_for_status()
+    checked = verify()
+    assert checked.returncode == 1 and "DIFFERENCES FOUND" in checked.stdout, checked.stdout

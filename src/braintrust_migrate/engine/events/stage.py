@@ -18,6 +18,7 @@ from braintrust_migrate.engine.events.attachments import Attachments
 from braintrust_migrate.engine.events.state import EventState
 from braintrust_migrate.engine.events.stream import ByteBudget, Stream, StreamEnv, StreamOutcome, StreamSpec
 from braintrust_migrate.engine.events.versions import PinLog
+from braintrust_migrate.engine.inventory import Inventory
 from braintrust_migrate.engine.refs import find_slots
 from braintrust_migrate.engine.resources import RESOURCE_TYPES, STREAMS, EventStream, ResourceType
 from braintrust_migrate.liblog import get_logger
@@ -54,11 +55,11 @@ def pins_of(
     ]
 
 
-def pinned_versions(ctx: RunContext, stream: EventStream) -> dict[str, set[str]]:
-    """Source container id -> the versions of it that source objects point at."""
+def pinned_versions(inv: Inventory, stream: EventStream) -> dict[str, set[str]]:
+    """Container id -> the versions of it that the inventory's objects point at."""
     pins: dict[str, set[str]] = {}
     for rt in RESOURCE_TYPES:
-        for obj in ctx.src_inv.of(rt.kind):
+        for obj in inv.of(rt.kind):
             for container, version in pins_of(rt, obj, stream):
                 pins.setdefault(container, set()).add(version)
     return pins
@@ -85,7 +86,7 @@ class EventStage:
     def pins(self, stream: EventStream) -> dict[str, set[str]]:
         """The stream's pinned versions, read from the (unchanging) source inventory once."""
         if stream.kind not in self._pins:
-            self._pins[stream.kind] = pinned_versions(self.ctx, stream)
+            self._pins[stream.kind] = pinned_versions(self.ctx.src_inv, stream)
         return self._pins[stream.kind]
 
     def specs(self, stream: EventStream, *, planned: bool = False) -> list[StreamSpec]:
