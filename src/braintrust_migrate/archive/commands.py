@@ -13,11 +13,10 @@ from braintrust_migrate.archive.against import compare_export
 from braintrust_migrate.archive.against import summary_text as export_check_text
 from braintrust_migrate.archive.export import ExportResult, export_org
 from braintrust_migrate.archive.folder import FolderSource
-from braintrust_migrate.client import client_for
 from braintrust_migrate.config import Settings
 from braintrust_migrate.engine.report import write_atomic
 from braintrust_migrate.engine.statedir import make_private_dirs
-from braintrust_migrate.source.live import LiveSource
+from braintrust_migrate.source.live import open_live
 from braintrust_migrate.textsafe import printable
 
 
@@ -59,8 +58,8 @@ class ExportCheck:
 
 async def run_export_check(settings: Settings, folder: FolderSource) -> ExportCheck:
     """`verify --export DIR`: the export against its live org; the report goes under the state dir."""
-    async with client_for(settings, "source") as client:
-        report = await compare_export(settings, LiveSource(client), folder)
+    async with open_live(settings, "source") as source:
+        report = await compare_export(settings, source, folder)
     out = settings.migration_state_dir / "export-checks" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     make_private_dirs(out)
     path = out / "verify_report.json"

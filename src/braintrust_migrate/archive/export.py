@@ -32,7 +32,7 @@ from braintrust_migrate.archive.layout import (
 )
 from braintrust_migrate.archive.parts import ClosedPart, PartWriter
 from braintrust_migrate.archive.resume import Key, Progress, check_folder, prepare_folder
-from braintrust_migrate.client import ApiError, client_for
+from braintrust_migrate.client import ApiError
 from braintrust_migrate.config import ConfigError, Settings
 from braintrust_migrate.engine.events.attachments import attachment_refs
 from braintrust_migrate.engine.events.stage import pinned_versions
@@ -54,7 +54,7 @@ from braintrust_migrate.engine.selection import (
 from braintrust_migrate.engine.statedir import StateLock, make_private_dirs
 from braintrust_migrate.liblog import get_logger
 from braintrust_migrate.orgs import choose_org
-from braintrust_migrate.source.live import LiveSource
+from braintrust_migrate.source.live import LiveSource, open_live
 from braintrust_migrate.source.reader import NoBtql, Window
 from braintrust_migrate.source.snapshots import PINNED_STREAM
 from braintrust_migrate.urlguard import DownloadRefused
@@ -100,9 +100,8 @@ async def export_org(
     if compression not in layout.SUFFIX:
         # The CLI's words (a library caller's `compression=` is the same choice).
         raise ConfigError(f"--compress {compression!r}: allowed: {', '.join(layout.SUFFIX)}")
-    async with client_for(settings, "source") as client:
-        exporter = _Exporter(settings, Path(to), compression, LiveSource(client), on_event)
-        return await exporter.run(fresh=fresh)
+    async with open_live(settings, "source") as source:
+        return await _Exporter(settings, Path(to), compression, source, on_event).run(fresh=fresh)
 
 
 async def _all(coros: Iterable[Awaitable[T]]) -> list[T]:

@@ -52,7 +52,7 @@ from braintrust_migrate.engine.walk import StepWalker, refused, refused_node
 from braintrust_migrate.liblog import get_logger
 from braintrust_migrate.orgs import choose_org, ensure_distinct_orgs
 from braintrust_migrate.source import Source
-from braintrust_migrate.source.live import LiveSource
+from braintrust_migrate.source.live import LiveSource, open_live
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -132,7 +132,7 @@ class Runner(StepWalker):
             async with contextlib.AsyncExitStack() as stack:
                 source = self.source
                 if source is None:
-                    source = LiveSource(await stack.enter_async_context(client_for(self.settings, "source")))
+                    source = await stack.enter_async_context(open_live(self.settings, "source"))
                 dest = await stack.enter_async_context(client_for(self.settings, "dest"))
                 return await self._run(source, dest)
         except asyncio.CancelledError:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from braintrust_migrate import btql
-from braintrust_migrate.client import ApiClient, ApiError, NotFoundError
+from braintrust_migrate.client import ApiClient, ApiError, NotFoundError, client_for
 from braintrust_migrate.client.api import ClientStats
 from braintrust_migrate.config import Settings
 from braintrust_migrate.engine.resources import ResourceType
@@ -15,6 +17,13 @@ from braintrust_migrate.source.snapshots import Snapshots
 from braintrust_migrate.urlguard import DownloadGuard, DownloadRefused
 
 BY_IDS_CHUNK = 50
+
+
+@contextlib.asynccontextmanager
+async def open_live(settings: Settings, side: str) -> AsyncIterator[LiveSource]:
+    """The org of one side of the settings, read over its API, for as long as the block runs."""
+    async with client_for(settings, side) as client:
+        yield LiveSource(client)
 
 
 class LiveSource:

@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 
-from braintrust_migrate.client import client_for
 from braintrust_migrate.config import Settings
 from braintrust_migrate.engine.inventory import (
     ALL_LISTABLE,
@@ -39,7 +38,7 @@ from braintrust_migrate.engine.state import StateStore
 from braintrust_migrate.engine.statedir import resolve_state_dir
 from braintrust_migrate.orgs import ensure_distinct_orgs
 from braintrust_migrate.source import Source
-from braintrust_migrate.source.live import LiveSource
+from braintrust_migrate.source.live import open_live
 from braintrust_migrate.source.reader import Window
 from braintrust_migrate.textsafe import printable
 from braintrust_migrate.verify.events import ContainerParity, compare_container
@@ -99,8 +98,8 @@ class Verifier:
         async with contextlib.AsyncExitStack() as stack:
             source = self.source
             if source is None:
-                source = LiveSource(await stack.enter_async_context(client_for(self.settings, "source")))
-            dest = LiveSource(await stack.enter_async_context(client_for(self.settings, "dest")))
+                source = await stack.enter_async_context(open_live(self.settings, "source"))
+            dest = await stack.enter_async_context(open_live(self.settings, "dest"))
             return await self._run(source, dest)
 
     def _types(self) -> list[ResourceType]:

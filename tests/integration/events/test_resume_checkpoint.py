@@ -146,7 +146,7 @@ async def test_fetch_stream_cancelled_mid_way_loses_no_row(
     insert(url, src, "project_logs", project, rows)
     real = client_module.client_for
     monkeypatch.setattr(
-        "braintrust_migrate.engine.runner.client_for",
+        "braintrust_migrate.source.live.client_for",  # where the source is opened
         lambda settings, side, transport=None: real(
             settings, side, transport=NoBtqlTransport() if side == "source" else transport
         ),
@@ -167,4 +167,5 @@ async def test_fetch_stream_cancelled_mid_way_loses_no_row(
     assert dest_id and 30 <= landed < len(rows)
     result = await migrate(url, src, dst, tmp_path, **options)
     assert result.ok, result.summary_path.read_text()
+    assert [c["reader"] for c in result.report["events"]["containers"]] == ["fetch"]  # the path under test
     assert sorted(all_rows(url, dst, "project_logs", dest_id)) == [r["id"] for r in rows]

@@ -152,7 +152,9 @@ async def test_migration_falls_back_to_fetch_without_btql(
     def without_btql(settings, side, transport=None):
         return real(settings, side, transport=NoBtqlTransport() if side == "source" else transport)
 
-    monkeypatch.setattr("braintrust_migrate.engine.runner.client_for", without_btql)
+    monkeypatch.setattr(
+        "braintrust_migrate.source.live.client_for", without_btql
+    )  # where the source is opened
     result = await migrate(url, src, dst, tmp_path)
     assert result.ok, result.summary_path.read_text()
     assert [c["reader"] for c in result.report["events"]["containers"]] == ["fetch"]
