@@ -345,7 +345,12 @@ class ApiClient:
         async with self.limiter.slot():
             try:
                 async with self._http.stream("PUT", url, content=data, headers=headers) as response:
-                    body = await _error_body(response) if response.status_code >= 400 else b""
+                    if response.status_code >= 400:
+                        body = await _error_body(response)
+                    else:  # a 200 counts only when its answer arrives whole: one cut off proves nothing
+                        body = b""
+                        async for _ in response.aiter_raw():
+                            pass
             except BaseException as exc:
                 raise self._blob_error("PUT", url, exc) from None
             if response.status_code >= 400:

@@ -8,6 +8,8 @@ import os
 import httpx
 
 from braintrust_migrate.client import ApiClient
+from braintrust_migrate.sandbox.events.attachments import BLOB_PATH
+from braintrust_migrate.sandbox.faults import FaultSettings
 from braintrust_migrate.sandbox.objects.admin import SandboxOrg
 from braintrust_migrate.source.reader import FetchReader, Window
 from tests.integration.engine.harness import migrate
@@ -68,6 +70,32 @@ async def test_copy_attachments_byte_identical_once_per_key(sandbox_server, sand
         == new_ref["key"]
     )
     assert again.ok
+
+
+async def test_an_upload_whose_answer_is_cut_off_is_sent_again(sandbox_server, sandbox_orgs, tmp_path):
+    """A blob PUT answered with a 200 status line and then cut off proves nothing was stored:
+    the upload must be repeated, not marked done (it was, and the copy downloaded as a 404)."""
+    url, src, dst = sandbox_server.url, sandbox_orgs.source, sandbox_orgs.dest
+    blobs = {f"k{i}": os.urandom(1000 + i) for i in range(6)}
+    rows = [{"id": key, "input": upload(url, src, key, data)} for key, data in blobs.items()]
+    project_with_logs(url, src, rows)
+    sandbox_server.set_faults(
+        FaultSettings(
+            drop_rate=0.5, drop_phase="before", include_paths=(BLOB_PATH,), methods=("PUT",), seed=4
+        ),
+        org=dst.name,
+    )
+    try:
+        result = await migrate(
+            url, src, dst, tmp_path, migration_copy_attachments=True, migration_retry_attempts=12
+        )
+    finally:
+        drops = sandbox_server.fault_stats(dst.name).drops
+        sandbox_server.clear_faults()
+    assert result.ok, result.summary_path.read_text()
+    assert drops > 0
+    copied = all_rows(url, dst, "project_logs", dest_project(url, dst))
+    assert {key: download(url, dst, copied[key]["input"]) for key in blobs} == blobs
 
 
 async def test_attachment_over_the_cap_is_reported(sandbox_server, sandbox_orgs, tmp_path):
