@@ -156,6 +156,22 @@ SecretsFile = Annotated[
         dir_okay=False,
     ),
 ]
+MergeIntoExisting = Annotated[
+    bool,
+    typer.Option(
+        "--merge-into-existing",
+        help="Let a renamed project land on a destination project of that name (identity rules"
+        " decide, conflicts reported); without it such a collision stops the run.",
+    ),
+]
+SyncDeletes = Annotated[
+    bool,
+    typer.Option(
+        "--sync-deletes",
+        help="Delete in the destination the objects and rows this tool copied whose source was"
+        " deleted since (never anything it did not create); --dry-run lists them.",
+    ),
+]
 VerifyAfter = Annotated[
     bool, typer.Option("--verify", help="Run `verify` after migrating; exit 0 only at parity.")
 ]
@@ -172,12 +188,41 @@ def migrate(
     invite_users: InviteUsers = False,
     secrets_file: SecretsFile = None,
     verify_after: VerifyAfter = False,
+    merge_into_existing: MergeIntoExisting = False,
+    sync_deletes: SyncDeletes = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            help="After the copy, keep copying new and changed rows and objects, showing the lag,"
+            " until Ctrl-C (or --until-idle); for a cut-over with no downtime.",
+        ),
+    ] = False,
+    until_idle: Annotated[
+        float | None,
+        typer.Option(
+            "--until-idle",
+            metavar="SECONDS",
+            min=0,
+            help="With --follow: stop after this many seconds without a change in the source.",
+        ),
+    ] = None,
 ) -> None:
     """Copy every selected object from the source org into the destination org."""
     settings.api_key("source")
     settings.api_key("dest")
+    if until_idle is not None and not follow:
+        raise ConfigError("--until-idle needs --follow")
     options = Options(
-        dry_run=dry_run, overwrite=overwrite, map_users=map_users, invite_users=invite_users, fresh=fresh
+        dry_run=dry_run,
+        overwrite=overwrite,
+        map_users=map_users,
+        invite_users=invite_users,
+        fresh=fresh,
+        merge_into_existing=merge_into_existing,
+        sync_deletes=sync_deletes,
+        follow=follow,
+        until_idle=until_idle,
     )
     _migrate(settings, options, secrets_file, verify_after)
 
@@ -211,12 +256,20 @@ def import_(
     invite_users: InviteUsers = False,
     secrets_file: SecretsFile = None,
     verify_after: VerifyAfter = False,
+    merge_into_existing: MergeIntoExisting = False,
+    sync_deletes: SyncDeletes = False,
 ) -> None:
     """Load an export folder into the destination org, as `migrate` would from the live org."""
     settings.api_key("dest")
     source = open_source(from_dir, project=into_project, name=into)  # every file checked first
     options = Options(
-        dry_run=dry_run, overwrite=overwrite, map_users=map_users, invite_users=invite_users, fresh=fresh
+        dry_run=dry_run,
+        overwrite=overwrite,
+        map_users=map_users,
+        invite_users=invite_users,
+        fresh=fresh,
+        merge_into_existing=merge_into_existing,
+        sync_deletes=sync_deletes,
     )
     _migrate(settings, options, secrets_file, verify_after, source)
 

@@ -30,7 +30,7 @@ def _option_type(annotation: Any) -> Any:
         annotation = get_args(annotation)[0]
     if get_origin(annotation) in (Union, types.UnionType):
         annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
-    if get_origin(annotation) is list:
+    if get_origin(annotation) in (list, dict):  # a mapping repeats as 'key=value' flags
         return list[str]
     if annotation in (int, float, Path, bool):
         return annotation
@@ -42,7 +42,7 @@ def _option_type(annotation: Any) -> Any:
 def _default_text(info: FieldInfo) -> str | None:
     """The setting's default as a user would type it; None when there is none to show."""
     default = info.get_default(call_default_factory=True)
-    if default is None or default == [] or default is PydanticUndefined:
+    if default is None or default in ([], {}, "") or default is PydanticUndefined:
         return None
     if isinstance(default, bool):
         return "true" if default else "false"
@@ -71,7 +71,8 @@ def _metavar(annotation: Any) -> str | None:
         return None
     names = {int: "N", float: "SECONDS", Path: "PATH"}
     if base == list[str]:
-        return "NAMES"
+        bare = get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
+        return "OLD=NEW" if get_origin(bare) is dict else "NAMES"
     inner = annotation
     if get_origin(inner) in (Union, types.UnionType):
         inner = next(arg for arg in get_args(inner) if arg is not type(None))

@@ -197,6 +197,30 @@ class Settings(BaseSettings):
         description="Project names to migrate (comma-separated, CSV quoting); empty means all.",
         json_schema_extra=_allowed("comma-separated project names", "--projects"),
     )
+    migration_project_map: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Rename projects on the way: 'Old name=New name' (the flag repeats; the env takes "
+        "comma-separated pairs, CSV quoting; a config file may give a mapping).",
+        json_schema_extra=_allowed("'Old name=New name' pairs", "--project-map"),
+    )
+    migration_project_map_file: Path | None = Field(
+        None,
+        description="A file of project renames: a JSON or YAML mapping of old to new names, "
+        "or one 'Old name=New name' per line; --project-map wins over it.",
+        json_schema_extra=_allowed("a file path", "--project-map-file"),
+    )
+    migration_project_prefix: str = Field(
+        "",
+        description="Put this before the name of every project not renamed by a project map.",
+        json_schema_extra=_allowed("any text, e.g. acme/", "--project-prefix"),
+    )
+    migration_follow_interval: float = Field(
+        2.0,
+        ge=0.1,
+        le=3600,
+        description="Seconds between passes of migrate --follow.",
+        json_schema_extra=_allowed("a number of seconds from 0.1 to 3600", "--follow-interval"),
+    )
     migration_created_after: datetime | None = Field(
         None,
         description="Only data created at or after this date/time (inclusive).",
@@ -302,7 +326,12 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @field_validator(
-        "bt_source_api_key", "bt_dest_api_key", "bt_source_org_name", "bt_dest_org_name", mode="before"
+        "bt_source_api_key",
+        "bt_dest_api_key",
+        "bt_source_org_name",
+        "bt_dest_org_name",
+        "migration_project_map_file",
+        mode="before",
     )
     @classmethod
     def _blank_key_is_unset(cls, value: Any) -> Any:
@@ -330,6 +359,13 @@ class Settings(BaseSettings):
     @classmethod
     def _split_projects(cls, value: Any) -> Any:
         return split_list(value, strip=False)
+
+    @field_validator("migration_project_map", mode="before")
+    @classmethod
+    def _parse_project_map(cls, value: Any) -> Any:
+        if value is None or isinstance(value, dict):
+            return value or {}
+        return parse_rename_pairs(split_list(value, strip=False))
 
     @field_validator("migration_created_after", "migration_created_before", mode="before")
     @classmethod
@@ -407,6 +443,20 @@ def split_list(value: Any, *, strip: bool = True) -> list[str]:
         for row in csv.reader([item], skipinitialspace=strip):
             names.extend((name.strip() if strip else name) for name in row if name.strip())
     return list(dict.fromkeys(names))
+
+
+def parse_rename_pairs(items: list[str]) -> dict[str, str]:
+    """'Old=New' strings as a mapping (split at the first '='); both names are required."""
+    pairs: dict[str, str] = {}
+    for item in items:
+        old, sep, new = item.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise ValueError(f"{item!r} is not 'Old name=New name'")
+        old, new = old.strip(), new.strip()
+        if pairs.get(old, new) != new:
+            raise ValueError(f"{old!r} is mapped twice, to {pairs[old]!r} and {new!r}")
+        pairs[old] = new
+    return pairs
 
 
 def parse_time(value: Any) -> Any:

@@ -37,6 +37,10 @@ class Options:
     map_users: bool = False
     invite_users: bool = False
     fresh: bool = False
+    merge_into_existing: bool = False  # a renamed project may land on one the destination has
+    sync_deletes: bool = False  # delete what this tool created whose source is gone
+    follow: bool = False  # after the copy, keep copying changes (cut-over)
+    until_idle: float | None = None  # with follow: stop after this many seconds without a change
 
 
 @dataclass(kw_only=True)
