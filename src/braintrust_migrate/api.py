@@ -37,6 +37,7 @@ from braintrust_migrate.archive.folder import open_folder, open_source
 from braintrust_migrate.client import client_for
 from braintrust_migrate.config import SETTING_FIELDS, ConfigError, Settings, load_settings
 from braintrust_migrate.engine.context import Options
+from braintrust_migrate.engine.names import project_names
 from braintrust_migrate.engine.progress import ProgressView
 from braintrust_migrate.engine.resources import STREAMS
 from braintrust_migrate.engine.runner import RunInterrupted, Runner
@@ -195,6 +196,7 @@ async def migrate(
     fresh: bool = False,
     map_users: bool = False,
     invite_users: bool = False,
+    sync_deletes: bool = False,
     secrets_file: str | Path | None = None,
     from_dir: str | Path | None = None,
     on_event: EventHook | None = None,
@@ -207,13 +209,15 @@ async def migrate(
     The options are the CLI's: `overwrite` replaces differing destination objects, `fresh`
     starts a new run instead of resuming, `map_users`/`invite_users` map users by email,
     `secrets_file` is a YAML of secret values, `from_dir` an export folder to read instead of
-    the source org (`import --from`). Other keywords are settings (see `make_settings`).
-    Raises ConfigError (bad input, one line), ApiError (an org failed), MigrationInterrupted.
+    the source org (`import --from`), `sync_deletes` deletes what this tool created or wrote in
+    the destination whose source has gone (--sync-deletes). Other keywords are settings (see
+    `make_settings`). Raises ConfigError (bad input, one line), ApiError (an org failed),
+    MigrationInterrupted.
     """
     return await _migrate(
         settings, dry_run=False, overwrite=overwrite, fresh=fresh, map_users=map_users,
         invite_users=invite_users, secrets_file=secrets_file, from_dir=from_dir, on_event=on_event,
-        config_file=config_file, env_file=env_file, values=values,
+        config_file=config_file, env_file=env_file, values=values, sync_deletes=sync_deletes,
     )  # fmt: skip
 
 
@@ -223,6 +227,7 @@ async def plan(
     *,
     overwrite: bool = False,
     map_users: bool = False,
+    sync_deletes: bool = False,
     secrets_file: str | Path | None = None,
     from_dir: str | Path | None = None,
     on_event: EventHook | None = None,
@@ -234,12 +239,13 @@ async def plan(
     `migrate` would do; write nothing to either org.
 
     The result's `counts` say what each object would become, its `containers` how many rows
-    each container would copy (`rows_to_copy`). Only the report files are written, locally.
+    each container would copy (`rows_to_copy`); with `sync_deletes`, the report's `deletes` lists
+    what --sync-deletes would delete. Only the report files are written, locally.
     """
     return await _migrate(
         settings, dry_run=True, overwrite=overwrite, fresh=False, map_users=map_users,
         invite_users=False, secrets_file=secrets_file, from_dir=from_dir, on_event=on_event,
-        config_file=config_file, env_file=env_file, values=values,
+        config_file=config_file, env_file=env_file, values=values, sync_deletes=sync_deletes,
     )  # fmt: skip
 
 
@@ -257,6 +263,7 @@ async def _migrate(
     config_file: str | Path | None,
     env_file: str | Path | None,
     values: dict[str, Any],
+    sync_deletes: bool = False,
 ) -> MigrationResult:
     try:
         if invite_users and not map_users:
@@ -267,7 +274,12 @@ async def _migrate(
         source = open_source(Path(from_dir)) if from_dir is not None else None  # every file checked first
         secrets = load_secrets(Path(secrets_file) if secrets_file is not None else None)
         options = Options(
-            dry_run=dry_run, overwrite=overwrite, map_users=map_users, invite_users=invite_users, fresh=fresh
+            dry_run=dry_run,
+            overwrite=overwrite,
+            map_users=map_users,
+            invite_users=invite_users,
+            fresh=fresh,
+            sync_deletes=sync_deletes,
         )
         return await run_migration(built, options, secrets, on_event=on_event, source=source)
     except ConfigError as error:
@@ -355,6 +367,7 @@ async def run_checks(settings: Settings, *, write_check: bool = False) -> Valida
             resources=settings.migration_resources,
             projects=settings.migration_projects,
             state_dir=settings.migration_state_dir,
+            project_names=project_names(settings),
         )
     return ValidationResult.from_report(checked.to_dict())
 

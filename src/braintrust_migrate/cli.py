@@ -213,6 +213,8 @@ def migrate(
     settings.api_key("dest")
     if until_idle is not None and not follow:
         raise ConfigError("--until-idle needs --follow")
+    if follow and dry_run:
+        raise ConfigError("--follow cannot be combined with --dry-run (a dry run writes nothing to follow)")
     options = Options(
         dry_run=dry_run,
         overwrite=overwrite,

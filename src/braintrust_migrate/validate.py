@@ -12,9 +12,11 @@ from typing import Any, Literal
 from braintrust_migrate.btql import Query
 from braintrust_migrate.client import ApiClient, ApiError, NetworkError, NotFoundError
 from braintrust_migrate.client.errors import SIDE_LABEL, SIDE_VARS
+from braintrust_migrate.engine import same_org
+from braintrust_migrate.engine.names import ProjectNames
 from braintrust_migrate.engine.private import make_dirs
 from braintrust_migrate.engine.resources import EVENT_STREAMS, PROJECT_TYPE, SELECTABLE
-from braintrust_migrate.orgs import OrgChoiceError, choose_org, ensure_distinct_orgs
+from braintrust_migrate.orgs import OrgChoiceError, choose_org
 
 Status = Literal["pass", "fail", "warn", "skip"]
 
@@ -279,17 +281,21 @@ async def run_validation(
     resources: list[str] | None = None,
     projects: list[str] | None = None,
     state_dir: Path | None = None,
+    project_names: ProjectNames | None = None,
 ) -> ValidationResult:
     """Every check, or SameOrgError (exit 2) before anything is written when both keys act
-    in one org: no other check matters then."""
+    in one org and the projects are not all renamed (a copy inside one org): no other check
+    matters then."""
     selection = frozenset(resources) if resources else None
     (src_checks, src_info), (dst_checks, dst_info) = await asyncio.gather(
         _identify_side(source, source_org), _identify_side(dest, dest_org)
     )
     if src_info.org_id and dst_info.org_id:
-        ensure_distinct_orgs(
+        same_org.early_check(
             {"id": src_info.org_id, "name": src_info.org_name},
             {"id": dst_info.org_id, "name": dst_info.org_name},
+            project_names or ProjectNames(),
+            projects or [],
         )
     src_more, dst_more = await asyncio.gather(
         _access_checks(source, source_org, resources=selection, write_check=False)

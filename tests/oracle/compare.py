@@ -5,6 +5,7 @@ differs is reported."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -84,18 +85,34 @@ def _bundled(obj: dict[str, Any]) -> bool:
     return data.get("type") == "code" and (data.get("data") or {}).get("type") == "bundle"
 
 
-def compare_orgs(url: str, source_key: str, dest_key: str, *, rows: bool = True) -> OracleResult:
+def compare_orgs(
+    url: str,
+    source_key: str,
+    dest_key: str,
+    *,
+    rows: bool = True,
+    project_names: dict[str, str] | None = None,
+) -> OracleResult:
+    """`project_names`: source project name -> the name the destination should call it (renames)."""
     with OrgReader(url, source_key) as src_reader, OrgReader(url, dest_key) as dst_reader:
         source, dest = src_reader.read_all(rows), dst_reader.read_all(rows)
-        return Comparison(source, dest, src_reader, dst_reader).run(rows)
+        return Comparison(source, dest, src_reader, dst_reader, project_names).run(rows)
 
 
 class Comparison:
-    def __init__(self, source: OrgData, dest: OrgData, src_reader: OrgReader, dst_reader: OrgReader) -> None:
+    def __init__(
+        self,
+        source: OrgData,
+        dest: OrgData,
+        src_reader: OrgReader,
+        dst_reader: OrgReader,
+        project_names: dict[str, str] | None = None,
+    ) -> None:
         self.source, self.dest = source, dest
         self.src_reader, self.dst_reader = src_reader, dst_reader
         self.result = OracleResult()
-        self.m: Matching = match(source, dest)
+        self.project_names = dict(project_names or {})
+        self.m: Matching = match(source, dest, self.project_names)
         self.kind_of = {o["id"]: name for name, objs in source.objects.items() for o in objs}
         self.src_obj = {o["id"]: o for objs in source.objects.values() for o in objs}
         system = {r["id"] for r in source.objects["roles"] if r.get("org_id") is None}
@@ -150,7 +167,7 @@ class Comparison:
                 if name in ("ai_secrets", "env_vars"):
                     r.accepted["secret_value_unreadable"] += 1
                 diff = Diff()
-                compare(self._translate(src), dst, label, diff, skip)
+                compare(self._translate(self._renamed(name, src)), dst, label, diff, skip)
                 self._judge(diff, "objects")
         for name, extra in self.m.extra.items():
             for obj in extra:
@@ -173,6 +190,22 @@ class Comparison:
             return False
         owner_obj = self.src_obj.get(owner_id)
         return owner_obj is None or (self.kind_of.get(owner_id) == "functions" and _bundled(owner_obj))
+
+    def _renamed(self, name: str, src: dict[str, Any]) -> dict[str, Any]:
+        """The source object with the expected project names: a project's own name, and a
+        graph function node's `project_name` (the only fields the API gives a project name)."""
+        if not self.project_names or name not in ("projects", "functions"):
+            return src
+        out = copy.deepcopy(src)
+        if name == "projects":
+            out["name"] = self.project_names.get(out["name"], out["name"])
+            return out
+        nodes = (out.get("function_data") or {}).get("nodes")
+        for node in nodes.values() if isinstance(nodes, dict) else ():
+            fn = node.get("function") if isinstance(node, dict) else None
+            if isinstance(fn, dict) and fn.get("project_name") in self.project_names:
+                fn["project_name"] = self.project_names[fn["project_name"]]
+        return out
 
     def _translate(self, value: Any) -> Any:
         return translate(value, self.m.id_map, self.source_ids | self.m.unmapped_users)

@@ -98,7 +98,9 @@ class Matching:
     unmapped_users: set[str] = field(default_factory=set)
 
 
-def match(source: OrgData, dest: OrgData) -> Matching:
+def match(source: OrgData, dest: OrgData, project_names: dict[str, str] | None = None) -> Matching:
+    """`project_names`: source project name -> its expected destination name (renames)."""
+    renamed = project_names or {}
     m = Matching()
     m.id_map[source.org["id"]] = dest.org["id"]
     dest_users = {u.get("email"): u["id"] for u in dest.objects["users"]}
@@ -117,7 +119,10 @@ def match(source: OrgData, dest: OrgData) -> Matching:
         used: set[str] = set()
         pairs = []
         for obj in source.objects[name]:
-            found = by_key.get(key(obj, m.id_map, True))
+            src_key = key(obj, m.id_map, True)
+            if name == "projects" and obj["name"] in renamed:
+                src_key = (renamed[obj["name"]],)
+            found = by_key.get(src_key)
             target = found[0] if found else None
             if target is not None:
                 m.id_map[obj["id"]] = target["id"]

@@ -13,7 +13,7 @@ from braintrust_migrate.archive.against import compare_export
 from braintrust_migrate.archive.against import summary_text as export_check_text
 from braintrust_migrate.archive.export import ExportResult, export_org
 from braintrust_migrate.archive.folder import FolderSource
-from braintrust_migrate.config import Settings
+from braintrust_migrate.config import ConfigError, Settings
 from braintrust_migrate.engine.report import write_atomic
 from braintrust_migrate.engine.statedir import make_private_dirs
 from braintrust_migrate.source.live import open_live
@@ -24,6 +24,16 @@ async def run_export(
     settings: Settings, to: Path, *, compression: str = "none", fresh: bool = False
 ) -> ExportResult:
     """The export behind `export --to DIR` (`export_org` refuses an unknown compression)."""
+    if (
+        settings.migration_project_map
+        or settings.migration_project_map_file
+        or settings.migration_project_prefix
+    ):
+        # An export keeps the source's names: renaming is the import's job.
+        raise ConfigError(
+            "--project-map/--project-map-file/--project-prefix: an export keeps the source's project names; "
+            "apply renames at import (braintrust-migrate import --project-map ...)"
+        )
     return await export_org(settings, to, compression=compression, fresh=fresh)  # type: ignore[arg-type]
 
 

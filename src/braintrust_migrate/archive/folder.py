@@ -363,6 +363,9 @@ class FolderSource:
         # A folder always has keys: the keyset reader serves (the cursor is a key it gave).
         return self.rows(kind, container, page_size, window, cursor)
 
+    async def row_ids(self, kind: str, container: str) -> set[str] | None:
+        return None  # an export keeps rows deleted after it was made: it cannot tell what is gone
+
     async def count(
         self, kind: str, container: str, window: Window, after_key: str | None = None
     ) -> int | None:

@@ -18,6 +18,7 @@ from braintrust_migrate.engine.context import PLACEHOLDER_PREFIX, RunContext, is
 from braintrust_migrate.engine.graph import Node, target_keys
 from braintrust_migrate.engine.inventory import identity, load_owned, relist
 from braintrust_migrate.engine.refs import USER_KIND, UUID_RE, Slot, drop_slots, find_slots
+from braintrust_migrate.engine.renames import text_mentions
 from braintrust_migrate.engine.report import Action, Outcome, Unresolved
 from braintrust_migrate.engine.resources import BY_KIND, ResourceType
 from braintrust_migrate.engine.state import Mapping
@@ -41,6 +42,7 @@ class Translation:
     skip_reason: str | None = None  # a reference the object cannot go without (on_missing "skip")
     missing_required: bool = False
     outside_required: bool = False  # a required reference targets an object the time window excludes
+    dest_name: str | None = None  # a renamed project's destination name
 
 
 def _dest_version(ctx: RunContext, kind: str | None, src_id: str, version: str) -> str | None:
@@ -59,6 +61,11 @@ async def translate(ctx: RunContext, node: Node, *, final: bool) -> Translation:
     """
     body = copy.deepcopy(node.rt.body(node.src))
     result = Translation(body)
+    if ctx.names.active:
+        ctx.rename(node.rt.kind, body)
+        if body.get("name") != node.rt.body(node.src).get("name"):
+            result.dest_name = body.get("name")
+        result.notes += text_mentions(node.rt.kind, body, ctx.names, ctx.source_project_names())
     to_drop = []
     for slot in find_slots(node.rt.kind, body):
         kind, src_id = slot.target, slot.value
@@ -213,7 +220,7 @@ async def write(
         if ctx.state.mapping(*node.key) is None:
             # An intent: if we die before recording the new id, the next run finds the
             # object by identity and knows it is ours, not a pre-existing conflict.
-            ctx.state.record_mapping(rt.kind, node.src["id"], "", None, None)
+            ctx.state.record_mapping(rt.kind, node.src["id"], "", None, None, created=True)
         if rt.batch is not None:
             return await ctx.batcher(rt).create(payload)
         try:
@@ -262,14 +269,18 @@ def _stored_as(rt: ResourceType) -> ResourceType:
     return BY_KIND[rt.facet_of] if rt.facet_of else rt
 
 
-def _remember(ctx: RunContext, node: Node, written: dict[str, Any], src_sum: str | None) -> None:
+def _remember(
+    ctx: RunContext, node: Node, written: dict[str, Any], src_sum: str | None, *, created: bool = False
+) -> None:
     rt, stored = node.rt, _stored_as(node.rt)
     old = ctx.dst_inv.get(stored.kind, written["id"])
     if old is not None:
         ctx.dst_inv.remove(stored, old)
     ctx.dst_inv.add(stored, written)
     ctx.known[node.key] = written["id"]
-    ctx.state.record_mapping(rt.kind, node.src["id"], written["id"], src_sum, checksum(rt.body(written)))
+    ctx.state.record_mapping(
+        rt.kind, node.src["id"], written["id"], src_sum, checksum(rt.body(written)), created=created
+    )
     _remember_version(ctx, node, written)
 
 
@@ -436,7 +447,7 @@ async def _migrate(ctx: RunContext, node: Node, outcome: Outcome, final: bool) -
         outcome.action, outcome.reason = "skipped", skip
         return
     tr = await translate(ctx, node, final=final)
-    outcome.unresolved, outcome.notes = tr.unresolved, tr.notes
+    outcome.unresolved, outcome.notes, outcome.dest_name = tr.unresolved, tr.notes, tr.dest_name
     if tr.skip_reason:
         outcome.action, outcome.reason = "skipped", tr.skip_reason
         return
@@ -509,7 +520,7 @@ async def _migrate(ctx: RunContext, node: Node, outcome: Outcome, final: bool) -
     outcome.pending = tr.pending
     if not written.get("id"):  # a batch that did not say what it created: nothing to map
         return
-    _remember(ctx, node, written, src_sum)
+    _remember(ctx, node, written, src_sum, created=dest is None)  # created: --sync-deletes may delete it
     outcome.dest_id = written["id"]
     # This object's log line is written when it is recorded (context.record -> narrate).
 

@@ -10,7 +10,9 @@ from braintrust_migrate.engine import narrate
 from braintrust_migrate.engine.batch import Batcher
 from braintrust_migrate.engine.graph import Key, Node, target_keys
 from braintrust_migrate.engine.inventory import Inventory, identity
+from braintrust_migrate.engine.names import ProjectNames
 from braintrust_migrate.engine.refs import ORG_KIND, USER_KIND, ref_at
+from braintrust_migrate.engine.renames import rename_body, source_project_names
 from braintrust_migrate.engine.report import Outcome
 from braintrust_migrate.engine.resources import BY_KIND, RESOURCE_TYPES, SELF, ResourceType
 from braintrust_migrate.engine.secrets_file import Secrets
@@ -64,6 +66,11 @@ class RunContext:
     outcomes: list[Outcome] = field(default_factory=list)
     # Source objects the time window leaves out (experiments): references to them are dropped.
     outside_window: set[Key] = field(default_factory=set)
+    # What each source project is called in the destination (--project-map/--project-prefix).
+    names: ProjectNames = field(default_factory=ProjectNames)
+    _source_project_names: frozenset[str] | None = None
+    # Projects copied inside one org (engine/same_org.py): what is outside the copy is itself.
+    same_org_copy: bool = False
     _lookups: dict[Key, str | None] = field(default_factory=dict)
     _source_kinds: dict[str, str] | None = None
     _batchers: dict[str, Batcher] = field(default_factory=dict)
@@ -83,6 +90,17 @@ class RunContext:
     def outside(self, kind: str | None, src_id: str) -> bool:
         """Whether the target is a source object the time window excludes from this run."""
         return any(key in self.outside_window for key in target_keys(kind, src_id))
+
+    def source_project_names(self) -> frozenset[str]:
+        """Names of every project of the source (selected or not): what a name reference may name."""
+        if self._source_project_names is None:
+            self._source_project_names = source_project_names(self.src_inv)
+        return self._source_project_names
+
+    def rename(self, kind: str, body: dict[str, Any]) -> None:
+        """`body` with the run's project renames applied in place (engine/renames.py)."""
+        if self.names.active:
+            rename_body(kind, body, self.names, self.source_project_names())
 
     # id resolution
     def source_kind(self, object_id: str) -> str | None:
@@ -104,7 +122,7 @@ class RunContext:
         if kind == ORG_KIND:
             return self.dest_org["id"] if src_id == self.source_org["id"] else None
         if kind == USER_KIND:
-            return self.users.dest_id(src_id)
+            return src_id if self.same_org_copy else self.users.dest_id(src_id)
         system = self._system_twin(kind, src_id)
         if system is not None:
             return system or None
@@ -117,7 +135,18 @@ class RunContext:
             mapping = self.state.mapping(*key)
             if mapping and mapping.dest_id and self._dest_exists(key[0], mapping.dest_id):
                 return mapping.dest_id
+        if self.same_org_copy and self._outside_copy(kind, src_id):
+            return src_id
         return None
+
+    def _outside_copy(self, kind: str | None, src_id: str) -> bool:
+        """A same-org copy's target that is not copied (an org object, an unselected project's)
+        and exists in the org: the copy names the very object."""
+        keys = target_keys(kind, src_id)
+        if any(key in self.nodes or key in self.outside_window for key in keys):
+            return False
+        listed = any(self.src_inv.get(k, v) is not None for k, v in keys)
+        return listed or self.source_kind(src_id) is not None
 
     def _system_twin(self, kind: str | None, src_id: str) -> str | None:
         """The destination's own object of that name for a system object; '' when it has none;
@@ -158,6 +187,7 @@ class RunContext:
             if obj is None:
                 continue
             probe = dict(obj)
+            self.rename(kind, probe)  # the destination knows a renamed project by its new name
             owner = rt.owner if rt.owner != SELF else None
             if owner and obj.get(owner):
                 # The owner's destination id, through the reference that names it.

@@ -24,6 +24,7 @@ MARKS = {
     "skipped": "⏭️ ",
     "conflict": "⚠️ ",
     "failed": "❌",
+    "deleted": "🗑️ ",
 }
 VERBS = {
     "created": "Created",
@@ -32,8 +33,9 @@ VERBS = {
     "skipped": "Skipped",
     "conflict": "Conflict on",
     "failed": "Failed",
+    "deleted": "Deleted",
 }
-DRY_VERBS = {"created": "Would create", "updated": "Would update"}
+DRY_VERBS = {"created": "Would create", "updated": "Would update", "deleted": "Would delete"}
 REASONS = {
     "exists_with_different_content": "exists with different content; --overwrite replaces it",
     "changed_in_destination": "changed in the destination since the last run; --overwrite replaces it",

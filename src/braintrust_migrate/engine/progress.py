@@ -195,6 +195,24 @@ class ProgressView:
         total = max(task.total, task.completed + rows) if task.total else None
         self._progress.update(self._tasks[label], advance=rows, total=total, detail=detail)
 
+    # follow mode
+    def follow_lag(self, passes: int, rows_behind: int, seconds_behind: float, rows_copied: int) -> None:
+        """The lag after a follow pass: a live line on a terminal, a line per pass otherwise."""
+        if not self._running:
+            return
+        detail = f"{rows_behind:,} rows / {seconds_behind:.1f}s behind, {rows_copied:,} rows copied"
+        if self._progress is not None:
+            if "follow" not in self._tasks:
+                self._tasks["follow"] = self._progress.add_task("following", total=None, detail="")
+            self._progress.update(self._tasks["follow"], completed=passes, detail=detail)
+        elif _line_format == "json":
+            structlog.get_logger("braintrust_migrate.progress").info(
+                "follow", passes=passes, rows_behind=rows_behind, seconds_behind=seconds_behind,
+                rows_copied=rows_copied,
+            )  # fmt: skip
+        else:
+            console.print(Text(f"follow: pass {passes}, {detail}"), soft_wrap=True, highlight=False)
+
     # plain lines
     def plain_stats(self) -> dict[str, int]:
         with self._lock:

@@ -197,6 +197,16 @@ REFS_BY_OWNER: dict[str, tuple[Ref, ...]] = {}
 for _ref in REFERENCES:
     REFS_BY_OWNER[_ref.owner] = (*REFS_BY_OWNER.get(_ref.owner, ()), _ref)
 
+# Fields that name a project by its NAME (not its id): rewritten by a project rename
+# (engine/renames.py), never resolved or dropped like the id references above.
+NAME_REFERENCES: tuple[Ref, ...] = (
+    # graph nodes of kind "function" calling {project_name, slug}
+    Ref("function", "function_data.nodes.*.function.project_name", "project"),
+)
+NAME_REFS_BY_OWNER: dict[str, tuple[Ref, ...]] = {}
+for _ref in NAME_REFERENCES:
+    NAME_REFS_BY_OWNER[_ref.owner] = (*NAME_REFS_BY_OWNER.get(_ref.owner, ()), _ref)
+
 
 def ref_at(owner: str, path: str) -> Ref | None:
     """The reference a kind declares at a top-level field (e.g. its owner field)."""
@@ -243,6 +253,14 @@ def find_slots(kind: str, body: Any) -> list[Slot]:
     """Every reference slot in `body` (an object of `kind`) that holds a non-empty value."""
     slots: list[Slot] = []
     for ref in REFS_BY_OWNER.get(kind, ()):
+        _visit(ref, body, ref.segments, "", None, None, slots)
+    return slots
+
+
+def find_name_slots(kind: str, body: Any) -> list[Slot]:
+    """Every project-name reference (NAME_REFERENCES) in `body` that holds a non-empty value."""
+    slots: list[Slot] = []
+    for ref in NAME_REFS_BY_OWNER.get(kind, ()):
         _visit(ref, body, ref.segments, "", None, None, slots)
     return slots
 

@@ -15,8 +15,10 @@ from braintrust_migrate.engine.private import FILE_MODE, make_dirs
 from braintrust_migrate.engine.refs import USER_KIND
 from braintrust_migrate.textsafe import printable
 
-Action = Literal["created", "updated", "unchanged", "conflict", "skipped", "failed"]
+Action = Literal["created", "updated", "unchanged", "conflict", "skipped", "failed", "deleted"]
 ACTIONS: tuple[Action, ...] = ("created", "updated", "unchanged", "conflict", "skipped", "failed")
+# Only --sync-deletes deletes: its column shows only when a run deleted something.
+DELETED: Action = "deleted"
 
 # Reasons that ask the user to do something by hand, with what to do.
 FOLLOW_UPS = {
@@ -65,6 +67,7 @@ class Outcome:
     differing_fields: list[str] = field(default_factory=list)
     # References left out for now, patched in once their targets exist (cycles, other projects).
     pending: list[str] = field(default_factory=list)
+    dest_name: str | None = None  # a renamed project's name in the destination
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -75,7 +78,8 @@ def totals(outcomes: list[Outcome]) -> dict[str, dict[str, int]]:
     table: dict[str, Counter[str]] = defaultdict(Counter)
     for outcome in outcomes:
         table[outcome.type][outcome.action] += 1
-    return {name: {a: counts[a] for a in ACTIONS if counts[a]} for name, counts in sorted(table.items())}
+    shown = (*ACTIONS, DELETED)
+    return {name: {a: counts[a] for a in shown if counts[a]} for name, counts in sorted(table.items())}
 
 
 def follow_ups(
@@ -185,12 +189,15 @@ def summary_text(report: dict[str, Any], examples: int = 3) -> str:
         lines.append("interrupted: re-run the same command to resume")
     if report.get("resumed"):
         lines.append(f"resumed: counts cover all {report.get('invocations')} invocations of this run")
+    columns = ACTIONS
+    if any(DELETED in counts for counts in report["totals"].values()):
+        columns = (*ACTIONS, DELETED)
     lines += [
         "",
-        f"{'type':<22}" + "".join(f"{a:>11}" for a in ACTIONS),
+        f"{'type':<22}" + "".join(f"{a:>11}" for a in columns),
     ]
     for name, counts in report["totals"].items():
-        lines.append(f"{name:<22}" + "".join(f"{counts.get(a, 0):>11}" for a in ACTIONS))
+        lines.append(f"{name:<22}" + "".join(f"{counts.get(a, 0):>11}" for a in columns))
     by_reason: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for obj in report["objects"]:
         if obj["action"] in ("skipped", "conflict", "failed"):
@@ -236,11 +243,37 @@ def summary_text(report: dict[str, Any], examples: int = 3) -> str:
                     lines.append(f"    - row {row['row_id']} ({row['size']} bytes): {row['reason']}")
             for note in container["notes"][:examples]:
                 lines.append(f"  note: {container['type']} {container['name']}: {note}")
+    if report.get("follow"):  # migrate --follow
+        from braintrust_migrate.engine.follow import follow_line  # follow imports this module
+
+        lines += ["", follow_line(report["follow"])]
+    lines += delete_lines(report.get("deletes"), examples)
     if report["follow_ups"]:
         lines += ["", "To do by hand (the full list is in migration_report.json, follow_ups):"]
         lines += [f"  {line}" for line in todo_lines(report["follow_ups"], examples)]
     lines += ["", f"failed: {report['failed']}"]
     return "\n".join(printable(line) for line in lines) + "\n"
+
+
+def delete_lines(deletes: dict[str, Any] | None, examples: int = 3) -> list[str]:
+    """--sync-deletes: what was (a dry run: would be) deleted, and what was kept and why."""
+    if not deletes:
+        return []
+    verb = "would delete" if deletes.get("dry_run") else "deleted"
+    objects = deletes.get("objects_deleted") or []
+    lines = [
+        "",
+        f"Mirror deletes (--sync-deletes): {verb} {len(objects)} objects, {deletes['rows_deleted']} rows",
+    ]
+    for obj in objects:
+        where = f"{obj['project']}/" if obj.get("project") else ""
+        lines.append(f"  {verb}: {obj['type']} {where}{obj['name']} ({obj.get('dest_id')})")
+    for row in deletes.get("rows") or []:
+        lines.append(f"  {verb}: {row['rows_deleted']} rows of {row['type']} {row['project']}/{row['name']}")
+    for kept in (deletes.get("kept") or [])[: examples * 10]:
+        lines.append(f"  kept: {kept['type']} {kept['name']}: {kept['reason']}")
+    lines += [f"  note: {note}" for note in deletes.get("notes") or []]
+    return lines
 
 
 def html_path(json_path: Path) -> Path:

@@ -14,18 +14,24 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from braintrust_migrate.client import ApiClient, client_for
-from braintrust_migrate.config import Settings
+from braintrust_migrate.config import ConfigError, Settings
+from braintrust_migrate.engine import same_org
 from braintrust_migrate.engine.context import Options, RunContext
+from braintrust_migrate.engine.deletes import Deletions, sync_deletes
 from braintrust_migrate.engine.events.stage import (
     plan_report,
     stream_report,
 )
 from braintrust_migrate.engine.events.stream import StreamOutcome
+from braintrust_migrate.engine.follow import Follower
 from braintrust_migrate.engine.graph import link
 from braintrust_migrate.engine.inventory import ALL_LISTABLE, load_inventory, load_owned
+from braintrust_migrate.engine.names import ProjectNames, project_names
 from braintrust_migrate.engine.progress import ProgressView
+from braintrust_migrate.engine.renames import check_run_renames
 from braintrust_migrate.engine.report import Outcome, ReportFiles, build_report, write_report
 from braintrust_migrate.engine.resources import (
+    PROJECT_TYPE,
     RESOURCE_TYPES,
     ResourceType,
 )
@@ -45,12 +51,13 @@ from braintrust_migrate.engine.statedir import (
     check_state_file,
     make_private_dirs,
     resolve_state_dir,
+    sibling_dest_ids,
 )
 from braintrust_migrate.engine.tally import StreamTally
 from braintrust_migrate.engine.users import build_user_map
 from braintrust_migrate.engine.walk import StepWalker, refused, refused_node
 from braintrust_migrate.liblog import get_logger
-from braintrust_migrate.orgs import choose_org, ensure_distinct_orgs
+from braintrust_migrate.orgs import choose_org
 from braintrust_migrate.source import Source
 from braintrust_migrate.source.live import LiveSource, open_live
 
@@ -104,6 +111,9 @@ class Runner(StepWalker):
         self.tally = StreamTally(None, "")
         self.row_plan: list[dict[str, Any]] = []  # a dry run's rows to copy, per container
         self.interrupted = False
+        self.deletions: Deletions | None = None  # --sync-deletes: the delete pass after the copy
+        self.follower: Follower | None = None  # migrate --follow (engine/follow.py)
+        self.names = ProjectNames()  # read from the settings when the run starts
 
     def selection(self) -> set[str]:
         return selected_names(self.settings)
@@ -148,11 +158,12 @@ class Runner(StepWalker):
 
     async def _run(self, source: Source, dest: ApiClient) -> RunResult:
         s = self.settings
+        self.names = project_names(s)  # a bad map file stops the run before anything is read
         source_org, dest_org = await asyncio.gather(
             discover_org(source, s.bt_source_org_name), discover_org(LiveSource(dest), s.bt_dest_org_name)
         )
         if self.source is None:  # an export folder may be restored into the org it came from
-            ensure_distinct_orgs(source_org, dest_org)
+            same_org.early_check(source_org, dest_org, self.names, s.migration_projects)
         # The state is checked and locked before anything is written to either org.
         location = resolve_state_dir(s.migration_state_dir, source_org, dest_org)
         folder = location.folder
@@ -215,9 +226,15 @@ class Runner(StepWalker):
             invocations = state.start_invocation(run_id)
         self.tally = StreamTally(None if self.options.dry_run else state, run_id)
         types, streams = run_types(selected), run_streams(selected)
-        ctx, projects, refused_outcomes = await self._prepare(
-            (source, dest), (source_org, dest_org), state, run_id, types
-        )
+        try:
+            ctx, projects, refused_outcomes = await self._prepare(
+                (source, dest), (source_org, dest_org), state, run_id, types
+            )
+        except ConfigError:  # refused before any write (a name collision): nothing to resume
+            if invocations == 1 and not self.options.dry_run:
+                state.finish_run(run_id, "refused")
+                state.finish_invocation(run_id, "refused")
+            raise
         base = {
             "run_id": run_id,
             "dry_run": self.options.dry_run,
@@ -253,6 +270,10 @@ class Runner(StepWalker):
             )
             if self.options.dry_run:
                 data["events"]["plan"] = plan_report(self.row_plan)
+            if self.deletions is not None:
+                data["deletes"] = self.deletions.to_dict()
+            if self.follower is not None:
+                data["follow"] = self.follower.to_dict()
             return (data, *write_report(run_folder, data))
 
         # What the interrupted invocation of this run recorded, read before this one overwrites it.
@@ -263,8 +284,32 @@ class Runner(StepWalker):
         self.progress.start(Counter(node.rt.name for node in ctx.nodes.values()))
         for outcome in refused_outcomes:
             self._record(ctx, outcome)
+
+        def rewrite(pass_ctx: RunContext) -> None:  # follow: the report after each pass
+            nonlocal ctx
+            ctx = pass_ctx
+            report(final=False)
+
         try:
             await self._steps(ctx, types, streams)
+            # Only what the source no longer has; while following, once each time it is caught up.
+            chosen = projects if s.migration_projects else None  # else every project, new ones too
+
+            async def delete_pass(pass_ctx: RunContext, _why: str = "") -> None:
+                found = await sync_deletes(pass_ctx, s, types, streams, chosen)
+                self.deletions = found if self.deletions is None else self.deletions.add(found)
+                for outcome in found.objects:
+                    self._record(pass_ctx, outcome)
+
+            if self.options.sync_deletes:
+                await delete_pass(ctx)
+            if self.options.follow and not self.options.dry_run:
+                self.follower = Follower(
+                    self, (source, dest), (source_org, dest_org), state, run_id, (types, streams), rewrite
+                )
+                if self.options.sync_deletes:
+                    self.follower.caught_up_hooks.append(delete_pass)
+                ctx = await self.follower.run(ctx)
         except asyncio.CancelledError:
             if not self.interrupted:
                 raise
@@ -280,6 +325,8 @@ class Runner(StepWalker):
             status = "completed" if data["failed"] == 0 else "failed"
             state.finish_run(run_id, status)
             state.finish_invocation(run_id, status)
+        if self.follower is not None:
+            self.follower.check()  # follow could not run on this source: exit 2, after the report
         return RunResult(data, json_path, text_path)
 
     async def _prepare(
@@ -306,6 +353,21 @@ class Runner(StepWalker):
         )
         log.info("phase finished", phase="listing both orgs", seconds=round(time.perf_counter() - listed, 3))
         projects = selected_projects(s, src_inv)
+        copy_in_org = same_org.is_copy(source_org, dest_org, self.names)
+        if copy_in_org:
+            projects = same_org.without_copies(projects, same_org.copied_projects(state))
+        if self.source is None or copy_in_org:
+            mapped = same_org.mapped_projects(state, projects)
+            same_org.check_projects(
+                source_org, dest_org, self.names, projects, dst_inv.of(PROJECT_TYPE.kind), mapped
+            )
+        merge = self.options.merge_into_existing
+        others = sibling_dest_ids(state.path.parent) or set()  # other sources' migrations into dest
+        check_run_renames(
+            self.names, src_inv, projects, dst_inv, state, merge_into_existing=merge, others=others
+        )
+        if copy_in_org:  # recorded once the names are known to work
+            same_org.check_fingerprint(state, self.names, record=not self.options.dry_run)
         for rt in types:
             if rt.per_owner:
                 await load_owned(source, src_inv, rt, owner_objects(rt, src_inv, projects))
@@ -335,8 +397,12 @@ class Runner(StepWalker):
             src_inv=src_inv,
             dst_inv=dst_inv,
             nodes=build_nodes(s, types, src_inv, projects),
+            same_org_copy=copy_in_org,
             outside_window=outside_window(s, types, src_inv, projects),
+            names=self.names,
         )
+        if copy_in_org:  # org objects are not copied: the copy names the originals
+            ctx.nodes = same_org.copy_nodes(ctx.nodes, src_inv)
         self._warn_unknown_secrets(ctx, types)
         refused_outcomes = self._unreadable(ctx, types)
         link(ctx.nodes)

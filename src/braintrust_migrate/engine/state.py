@@ -23,7 +23,8 @@ from braintrust_migrate.engine.private import FILE_MODE, make_dirs, private_file
 STATE_FILE = "state.db"
 TOOL_MARKER = "braintrust-migrate"
 # Bumped when a change would mislead an older version reading the file.
-SCHEMA_VERSION = 1
+# 2: id_map.created_by_tool (what --sync-deletes may delete).
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,6 +35,7 @@ CREATE TABLE IF NOT EXISTS id_map (
     src_checksum TEXT,
     dest_checksum TEXT,
     updated_at REAL NOT NULL,
+    created_by_tool INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (kind, src_id)
 );
 CREATE INDEX IF NOT EXISTS id_map_dest ON id_map (kind, dest_id);
@@ -84,6 +86,11 @@ class Mapping:
     dest_id: str
     src_checksum: str | None
     dest_checksum: str | None
+    created_by_tool: bool = False  # we created it (not adopted an equal one): --sync-deletes may delete it
+
+
+def _mapping(row: tuple[Any, ...]) -> Mapping:
+    return Mapping(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
 
 
 def pair_folder(state_dir: Path, source_org: str, dest_org: str) -> Path:
@@ -109,6 +116,24 @@ class StateStore:
         if self.get_meta("tool") is None:
             self.set_meta("tool", TOOL_MARKER)
             self.set_meta("schema_version", str(SCHEMA_VERSION))
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a state of an older schema up to this one (the file is checked newer-or-equal before)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(id_map)")}
+        if "created_by_tool" not in columns:
+            self._db.execute("ALTER TABLE id_map ADD COLUMN created_by_tool INTEGER NOT NULL DEFAULT 0")
+            # What a recorded run created (the same destination object): ours. Anything else stays
+            # 'adopted', which only ever means fewer deletions.
+            self._db.execute(
+                "UPDATE id_map SET created_by_tool = 1 WHERE EXISTS (SELECT 1 FROM outcomes o"
+                " WHERE o.kind = id_map.kind AND o.src_id = id_map.src_id"
+                " AND json_extract(o.record, '$.action') = 'created'"
+                " AND json_extract(o.record, '$.dest_id') = id_map.dest_id)"
+            )
+        version = self.get_meta("schema_version") or "1"
+        if version.isdigit() and int(version) < SCHEMA_VERSION:
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     def close(self) -> None:
         self._db.close()
@@ -122,26 +147,39 @@ class StateStore:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     # id map
+    _COLUMNS = "SELECT kind, src_id, dest_id, src_checksum, dest_checksum, created_by_tool FROM id_map"
+
     def mapping(self, kind: str, src_id: str) -> Mapping | None:
-        row = self._db.execute(
-            "SELECT kind, src_id, dest_id, src_checksum, dest_checksum FROM id_map WHERE kind = ? AND src_id = ?",
-            (kind, src_id),
-        ).fetchone()
-        return Mapping(*row) if row else None
+        row = self._db.execute(self._COLUMNS + " WHERE kind = ? AND src_id = ?", (kind, src_id)).fetchone()
+        return _mapping(row) if row else None
 
     def mappings(self, kind: str | None = None) -> Iterator[Mapping]:
-        query = "SELECT kind, src_id, dest_id, src_checksum, dest_checksum FROM id_map"
+        query = self._COLUMNS
         rows = self._db.execute(query + " WHERE kind = ?", (kind,)) if kind else self._db.execute(query)
-        for row in rows:
-            yield Mapping(*row)
+        for row in rows.fetchall():
+            yield _mapping(row)
 
     def record_mapping(
-        self, kind: str, src_id: str, dest_id: str, src_checksum: str | None, dest_checksum: str | None
+        self,
+        kind: str,
+        src_id: str,
+        dest_id: str,
+        src_checksum: str | None,
+        dest_checksum: str | None,
+        *,
+        created: bool = False,
     ) -> None:
+        """Record (or update) a mapping; once created by the tool, a mapping stays so while it
+        points at the same destination object."""
         self._db.execute(
-            "INSERT OR REPLACE INTO id_map (kind, src_id, dest_id, src_checksum, dest_checksum, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (kind, src_id, dest_id, src_checksum, dest_checksum, time.time()),
+            "INSERT INTO id_map (kind, src_id, dest_id, src_checksum, dest_checksum, updated_at, created_by_tool)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, src_id) DO UPDATE SET"
+            " created_by_tool = CASE WHEN excluded.created_by_tool = 1 OR id_map.dest_id = ''"
+            " OR id_map.dest_id = excluded.dest_id"
+            " THEN max(id_map.created_by_tool, excluded.created_by_tool) ELSE 0 END,"
+            " dest_id = excluded.dest_id, src_checksum = excluded.src_checksum,"
+            " dest_checksum = excluded.dest_checksum, updated_at = excluded.updated_at",
+            (kind, src_id, dest_id, src_checksum, dest_checksum, time.time(), int(created)),
         )
 
     def forget_mapping(self, kind: str, src_id: str) -> None:

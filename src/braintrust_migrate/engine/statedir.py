@@ -24,11 +24,14 @@ import orjson
 from braintrust_migrate.config import ConfigError
 from braintrust_migrate.engine.private import FILE_MODE, make_dirs
 from braintrust_migrate.engine.state import SCHEMA_VERSION, STATE_FILE, TOOL_MARKER, pair_folder
+from braintrust_migrate.liblog import get_logger
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 LOCK_FILE = "state.lock"
 # Tables every state of ours has had, marker or not (states written before the marker existed).
 LEGACY_TABLES = {"meta", "id_map", "runs", "outcomes"}
+
+log = get_logger(__name__)
 
 
 class StateDirError(ConfigError):
@@ -222,3 +225,26 @@ def _holder(handle: IO[bytes]) -> str:
         if isinstance(info, dict) and info.get("pid"):
             return f"pid {info['pid']} on host {info.get('host')}, started {info.get('started')}"
     return "pid unknown: it is just starting"
+
+
+def sibling_dest_ids(folder: Path) -> set[str] | None:
+    """Destination ids the other pairs into the same destination map (`<root>/*__to__<dest>`),
+    read without their locks (what they copied is theirs); None when one cannot be read."""
+    if "__to__" not in folder.name:
+        return set()
+    dest = folder.name.split("__to__", 1)[1]
+    found: set[str] = set()
+    for other in sorted(folder.parent.glob(f"*__to__{dest}")):
+        path = other / STATE_FILE
+        if other.resolve() == folder.resolve() or not path.is_file():
+            continue
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                found |= {row[0] for row in db.execute("SELECT dest_id FROM id_map WHERE dest_id != ''")}
+            finally:
+                db.close()
+        except sqlite3.Error as error:
+            log.warning("another pair's state could not be read", state=str(path), error=str(error))
+            return None
+    return found

@@ -78,6 +78,7 @@ class StepWalker:
     streams: list[StreamOutcome]
     row_plan: list[dict[str, Any]]
     on_event: Callable[[dict[str, Any]], None] | None
+    stream_filter: Callable[[StreamSpec], bool] | None = None  # follow: streams a pass reads
 
     def _record(self, ctx: RunContext, outcome: Outcome) -> None:
         raise NotImplementedError
@@ -169,7 +170,10 @@ class StepWalker:
         if self.options.dry_run:
             self.row_plan += await RowPlanner(ctx, self.settings).plan(stage.specs(stream, planned=True))
             return
-        self.streams += await stage.run_streams(stage.specs(stream))
+        specs = stage.specs(stream)
+        if self.stream_filter is not None:
+            specs = [spec for spec in specs if self.stream_filter(spec)]
+        self.streams += await stage.run_streams(specs)
         stage.record_pins(stream)
 
     async def _repin(self, ctx: RunContext, types: list[ResourceType], stream: EventStream) -> None:

@@ -97,6 +97,10 @@ class Source(Protocol):
 
     async def by_ids(self, kind: str, container: str, ids: list[str]) -> dict[str, dict[str, Any]]: ...
 
+    async def row_ids(self, kind: str, container: str) -> set[str] | None:
+        """The id of every live row; None when the source cannot tell which rows are gone."""
+        ...
+
     def snapshots(self, dataset: str, page_size: int, window: Window) -> SnapshotReader: ...
 
     async def attachment(self, ref: dict[str, Any], org_id: str) -> tuple[Blob, int | None]:

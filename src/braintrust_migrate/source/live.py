@@ -17,6 +17,7 @@ from braintrust_migrate.source.snapshots import Snapshots
 from braintrust_migrate.urlguard import DownloadGuard, DownloadRefused
 
 BY_IDS_CHUNK = 50
+ID_PAGE = 1000  # ids per page when listing a container's row ids
 
 
 @contextlib.asynccontextmanager
@@ -117,6 +118,31 @@ class LiveSource:
                 if str(row.get("id")) in wanted:
                     found[str(row["id"])] = row
         return found
+
+    async def row_ids(self, kind: str, container: str) -> set[str] | None:
+        """By BTQL keyset, ids only (None: the data plane has no BTQL)."""
+        ids: set[str] = set()
+        after: str | None = None
+        while True:
+            query = btql.Query(
+                kind,
+                [container],
+                select=["id", "_pagination_key"],
+                sort=[("_pagination_key", "asc")],
+                limit=ID_PAGE,
+            )
+            if after is not None:
+                query.where(btql.cmp("_pagination_key", ">", after))
+            try:
+                data = await self.client.post_json("/btql", query.body())
+            except NotFoundError:
+                return None
+            rows = data.get("data") or []
+            ids |= {str(r["id"]) for r in rows if r.get("id") is not None}
+            key = rows[-1].get("_pagination_key") if rows else None
+            if len(rows) < ID_PAGE or not isinstance(key, str) or (after is not None and key <= after):
+                return ids
+            after = key
 
     def snapshots(self, dataset: str, page_size: int, window: Window) -> Snapshots:
         return Snapshots(self.client, dataset, page_size, window)

@@ -10,7 +10,9 @@ from typing import Any
 
 from braintrust_migrate.engine.checksum import differing_paths, normalize
 from braintrust_migrate.engine.inventory import Inventory, identity
+from braintrust_migrate.engine.names import ProjectNames
 from braintrust_migrate.engine.refs import UUID_RE, drop_slots, find_slots
+from braintrust_migrate.engine.renames import rename_body
 from braintrust_migrate.engine.resources import ResourceType
 from braintrust_migrate.verify.expected import EXPECTED_REASONS, Todos
 
@@ -56,10 +58,14 @@ class IdMap:
     """Source id -> destination id, from the migration state and from identity matches."""
 
     ids: dict[str, str] = field(default_factory=dict)
+    # The run's project renames, and the source's project names (what a name reference may name).
+    names: ProjectNames = field(default_factory=ProjectNames)
+    source_names: frozenset[str] = frozenset()
 
     def translate(self, rt: ResourceType, obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """The body the destination should hold, and the reference paths that cannot map."""
         body = copy.deepcopy(rt.body(obj))
+        rename_body(rt.kind, body, self.names, self.source_names)
         unmapped = []
         for slot in find_slots(rt.kind, body):
             if slot.value in self.ids:

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from braintrust_migrate.config import Settings
+from braintrust_migrate.engine import same_org
 from braintrust_migrate.engine.inventory import (
     ALL_LISTABLE,
     PER_OWNER,
@@ -19,8 +20,10 @@ from braintrust_migrate.engine.inventory import (
     load_inventory,
     load_owned,
 )
+from braintrust_migrate.engine.names import project_names
 from braintrust_migrate.engine.private import make_dirs
 from braintrust_migrate.engine.refs import REFS_BY_OWNER
+from braintrust_migrate.engine.renames import source_project_names
 from braintrust_migrate.engine.report import ReportFiles, html_path, write_atomic
 from braintrust_migrate.engine.resources import (
     ACL_FIELDS,
@@ -35,8 +38,7 @@ from braintrust_migrate.engine.runner import discover_org
 from braintrust_migrate.engine.scope import owner_objects, project_of, selected
 from braintrust_migrate.engine.selection import selected_projects
 from braintrust_migrate.engine.state import StateStore
-from braintrust_migrate.engine.statedir import resolve_state_dir
-from braintrust_migrate.orgs import ensure_distinct_orgs
+from braintrust_migrate.engine.statedir import resolve_state_dir, sibling_dest_ids
 from braintrust_migrate.source import Source
 from braintrust_migrate.source.live import open_live
 from braintrust_migrate.source.reader import Window
@@ -112,8 +114,9 @@ class Verifier:
         source_org, dest_org = await asyncio.gather(
             discover_org(source, s.bt_source_org_name), discover_org(dest, s.bt_dest_org_name)
         )
+        names = project_names(s)
         if self.source is None:  # an export may be compared with the org it came from
-            ensure_distinct_orgs(source_org, dest_org)  # before any report is written
+            same_org.early_check(source_org, dest_org, names, s.migration_projects)  # before any report
         src_inv, dst_inv = await asyncio.gather(
             load_inventory(source, s.bt_source_org_name, [rt for rt in ALL_LISTABLE if rt in COMPARED]),
             load_inventory(dest, s.bt_dest_org_name, [rt for rt in ALL_LISTABLE if rt in COMPARED]),
@@ -127,6 +130,12 @@ class Verifier:
         # The same --state-dir meanings as migrate: the root, a pair folder or a run folder.
         folder = resolve_state_dir(s.migration_state_dir, source_org, dest_org).folder
         ids = await self._id_map(source, dest, folder, source_org, dest_org, src_inv, dst_inv)
+        if same_org.is_copy(source_org, dest_org, names):
+            # The copies are not sources, and what is outside the copy is its own counterpart.
+            projects = same_org.without_copies(projects, {ids.ids[p] for p in projects if p in ids.ids})
+            same_org.self_map(ids.ids, src_inv, projects)
+        # Objects other pairs into this destination copied (consolidation) are theirs, not extra.
+        foreign = (sibling_dest_ids(folder) or set()) - set(ids.ids.values())
         todos = load_todos(folder)
         todos.emails = self._emails
         dest_projects = {ids.ids[p] for p in projects if p in ids.ids}
@@ -140,6 +149,7 @@ class Verifier:
             dests = [o for o in _by_type(dst_inv, rt) if _in_scope(rt, o, dst_inv, dest_projects)]
             if rt is PROJECT_TYPE and s.migration_projects:
                 dests = [o for o in dests if o["id"] in dest_projects]
+            dests = [o for o in dests if o["id"] not in foreign]
             results.append(compare_type(rt, sources, dests, ids, dst_inv, todos))
         acl = None
         if not s.migration_resources or ACL_TYPE.name in s.migration_resources:
@@ -241,7 +251,11 @@ class Verifier:
         src_inv: Inventory,
         dst_inv: Inventory,
     ) -> IdMap:
-        ids = IdMap({source_org["id"]: dest_org["id"]})
+        ids = IdMap(
+            {source_org["id"]: dest_org["id"]},
+            names=project_names(self.settings),
+            source_names=source_project_names(src_inv),
+        )
         state_path = folder / "state.db"
         if state_path.exists():
             store = StateStore(state_path)

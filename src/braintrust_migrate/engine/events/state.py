@@ -6,7 +6,9 @@ reads an acknowledged row again. Also remembered: copied attachments (an upload 
 is wasted work) and, for the /fetch fallback only, the ids on acknowledged pages (fetch
 pages return older versions of a row after newer ones). Comments (feedback appends) are
 de-duplicated against the destination itself (comments.py); `copied_comments` is only
-consulted when the destination has no BTQL to read them back from.
+consulted when the destination has no BTQL to read them back from. `copied_rows` holds the
+ids of rows this tool wrote, per stream: --sync-deletes deletes only those (never rows an
+application logged into the destination itself).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ CREATE TABLE IF NOT EXISTS stream_failures (
 CREATE TABLE IF NOT EXISTS copied_comments (stream TEXT NOT NULL, comment TEXT NOT NULL, PRIMARY KEY (stream, comment));
 CREATE TABLE IF NOT EXISTS copied_attachments (src_key TEXT PRIMARY KEY, dest_key TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS fetch_seen (stream TEXT NOT NULL, row_id TEXT NOT NULL, PRIMARY KEY (stream, row_id));
+CREATE TABLE IF NOT EXISTS copied_rows (
+    stream TEXT NOT NULL, row_id TEXT NOT NULL, PRIMARY KEY (stream, row_id)
+) WITHOUT ROWID;
 """
 
 
@@ -71,6 +76,8 @@ class EventState:
             state = StreamState(stream, kind, src_id, dest_id)
             self.db.execute("DELETE FROM fetch_seen WHERE stream = ?", (stream,))
             self.db.execute("DELETE FROM stream_failures WHERE stream = ?", (stream,))
+            if row is not None and row[3] != dest_id:  # another destination container: not its rows
+                self.db.execute("DELETE FROM copied_rows WHERE stream = ?", (stream,))
             self.save(state)
             return state
         return StreamState(*row)
@@ -142,3 +149,32 @@ class EventState:
 
     def mark_seen(self, stream: str, row_ids: list[str]) -> None:
         self.db.executemany("INSERT OR IGNORE INTO fetch_seen VALUES (?, ?)", [(stream, r) for r in row_ids])
+
+    # rows this tool wrote (what --sync-deletes may delete)
+    def mark_copied(self, stream: str, row_ids: list[str]) -> None:
+        # One transaction per batch: autocommit would make each id its own commit (~50x slower).
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT OR IGNORE INTO copied_rows VALUES (?, ?)", [(stream, r) for r in row_ids]
+            )
+
+    def copied(self, stream: str) -> set[str]:
+        rows = self.db.execute("SELECT row_id FROM copied_rows WHERE stream = ?", (stream,))
+        return {r[0] for r in rows}
+
+    def forget_copied(self, stream: str, row_ids: list[str] | None = None) -> None:
+        if row_ids is None:
+            self.db.execute("DELETE FROM copied_rows WHERE stream = ?", (stream,))
+            return
+        self.db.executemany(
+            "DELETE FROM copied_rows WHERE stream = ? AND row_id = ?", [(stream, r) for r in row_ids]
+        )
+
+    def streams_of(self) -> list[tuple[str, str, str, str]]:
+        """(stream, kind, src_id, dest_id) of every stream this state has written rows for."""
+        rows = self.db.execute(
+            "SELECT stream, kind, src_id, dest_id FROM streams"
+            " WHERE stream IN (SELECT DISTINCT stream FROM copied_rows) ORDER BY stream"
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]

@@ -303,6 +303,8 @@ class Stream:
         self.outcome.offloaded += result.offloaded
         self.state.rows_written += len(result.written)
         self.env.events.clear_failure(self.state.stream, result.written)
+        # Acknowledged: ours. --sync-deletes deletes only rows recorded here (~100 B/id, 1 commit/batch).
+        self.env.events.mark_copied(self.state.stream, result.written)
         self.env.on_rows(self.spec, len(result.written), sum(i.size for i in batch))
         written = [item for item in batch if str(item.row.get("id")) not in failed_ids]
         comments_ok = await self._copy_comments(written)
