@@ -196,7 +196,10 @@ async def migrate(
     fresh: bool = False,
     map_users: bool = False,
     invite_users: bool = False,
+    merge_into_existing: bool = False,
     sync_deletes: bool = False,
+    follow: bool = False,
+    until_idle: float | None = None,
     secrets_file: str | Path | None = None,
     from_dir: str | Path | None = None,
     on_event: EventHook | None = None,
@@ -208,16 +211,29 @@ async def migrate(
 
     The options are the CLI's: `overwrite` replaces differing destination objects, `fresh`
     starts a new run instead of resuming, `map_users`/`invite_users` map users by email,
-    `secrets_file` is a YAML of secret values, `from_dir` an export folder to read instead of
-    the source org (`import --from`), `sync_deletes` deletes what this tool created or wrote in
-    the destination whose source has gone (--sync-deletes). Other keywords are settings (see
+    `merge_into_existing` lets a renamed project land on an existing one, `sync_deletes` deletes
+    what this tool created or wrote in the destination whose source has gone, `follow` keeps
+    copying changes after the copy until `until_idle` seconds pass without one (or the task is
+    cancelled), `secrets_file` is a YAML of secret values, `from_dir` an export folder to read
+    instead of the source org (`import --from`). Other keywords are settings (see
     `make_settings`). Raises ConfigError (bad input, one line), ApiError (an org failed),
     MigrationInterrupted.
     """
+    if until_idle is not None and not follow:
+        raise ConfigError("until_idle needs follow")
+    options = Options(
+        overwrite=overwrite,
+        fresh=fresh,
+        map_users=map_users,
+        invite_users=invite_users,
+        merge_into_existing=merge_into_existing,
+        sync_deletes=sync_deletes,
+        follow=follow,
+        until_idle=until_idle,
+    )
     return await _migrate(
-        settings, dry_run=False, overwrite=overwrite, fresh=fresh, map_users=map_users,
-        invite_users=invite_users, secrets_file=secrets_file, from_dir=from_dir, on_event=on_event,
-        config_file=config_file, env_file=env_file, values=values, sync_deletes=sync_deletes,
+        settings, options, secrets_file=secrets_file, from_dir=from_dir, on_event=on_event,
+        config_file=config_file, env_file=env_file, values=values,
     )  # fmt: skip
 
 
@@ -227,6 +243,7 @@ async def plan(
     *,
     overwrite: bool = False,
     map_users: bool = False,
+    merge_into_existing: bool = False,
     sync_deletes: bool = False,
     secrets_file: str | Path | None = None,
     from_dir: str | Path | None = None,
@@ -242,45 +259,38 @@ async def plan(
     each container would copy (`rows_to_copy`); with `sync_deletes`, the report's `deletes` lists
     what --sync-deletes would delete. Only the report files are written, locally.
     """
+    options = Options(
+        dry_run=True,
+        overwrite=overwrite,
+        map_users=map_users,
+        merge_into_existing=merge_into_existing,
+        sync_deletes=sync_deletes,
+    )
     return await _migrate(
-        settings, dry_run=True, overwrite=overwrite, fresh=False, map_users=map_users,
-        invite_users=False, secrets_file=secrets_file, from_dir=from_dir, on_event=on_event,
-        config_file=config_file, env_file=env_file, values=values, sync_deletes=sync_deletes,
+        settings, options, secrets_file=secrets_file, from_dir=from_dir, on_event=on_event,
+        config_file=config_file, env_file=env_file, values=values,
     )  # fmt: skip
 
 
 async def _migrate(
     settings: SettingsLike,
+    options: Options,
     *,
-    dry_run: bool,
-    overwrite: bool,
-    fresh: bool,
-    map_users: bool,
-    invite_users: bool,
     secrets_file: str | Path | None,
     from_dir: str | Path | None,
     on_event: EventHook | None,
     config_file: str | Path | None,
     env_file: str | Path | None,
     values: dict[str, Any],
-    sync_deletes: bool = False,
 ) -> MigrationResult:
     try:
-        if invite_users and not map_users:
+        if options.invite_users and not options.map_users:
             raise ConfigError("invite_users needs map_users: invited users are matched by email")
         built = _checked(
             settings, config_file, env_file, values, ("dest",) if from_dir else ("source", "dest")
         )
         source = open_source(Path(from_dir)) if from_dir is not None else None  # every file checked first
         secrets = load_secrets(Path(secrets_file) if secrets_file is not None else None)
-        options = Options(
-            dry_run=dry_run,
-            overwrite=overwrite,
-            map_users=map_users,
-            invite_users=invite_users,
-            fresh=fresh,
-            sync_deletes=sync_deletes,
-        )
         return await run_migration(built, options, secrets, on_event=on_event, source=source)
     except ConfigError as error:
         raise _as_one_line(error) from None

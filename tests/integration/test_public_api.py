@@ -242,3 +242,23 @@ async def test_export_then_migrate_from_the_folder(sandbox_server, sandbox_orgs,
     assert parity.ok, parity.report
     with pytest.raises(bm.ConfigError, match=r"manifest\.json"):
         await bm.migrate(only_dest, from_dir=tmp_path, env_file=None)  # not an export folder
+
+
+async def test_follow_until_idle_and_renames_through_the_public_api(sandbox_server, sandbox_orgs, tmp_path):
+    url, src, dst = sandbox_server.url, sandbox_orgs.source, sandbox_orgs.dest
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {src.api_key}"}) as c:
+        c.post("/v1/project", json={"name": "Old"}).raise_for_status()
+    values = settings(sandbox_server, sandbox_orgs, tmp_path)
+    with pytest.raises(bm.ConfigError, match="until_idle needs follow"):
+        await bm.migrate(values, until_idle=1, env_file=None)
+    result = await bm.migrate(
+        values,
+        follow=True,
+        until_idle=0.3,
+        migration_follow_interval=0.1,
+        migration_project_map=["Old=New"],
+        env_file=None,
+    )
+    assert result.ok, result.failures
+    assert result.report["follow"]["stopped_by"] == "idle"
+    assert names(url, dst.api_key, "/v1/project") == ["New"]
