@@ -26,6 +26,7 @@ from bench.common import BIN, KEYS, env_for, sandbox, set_faults
 from braintrust_migrate.btql import Query, cmp
 
 TICK_S = 0.05
+MAX_INSERT = 1000
 POLL_S = 0.25
 LAG_LINE = re.compile(r"follow: pass (\d+), ([\d,]+) rows / ([\d.]+)s behind")
 
@@ -48,13 +49,14 @@ class Writer(threading.Thread):
                 due = int(elapsed / TICK_S) + 1  # ticks owed: a slow insert is caught up, the rate holds
                 while n < due * per_tick:
                     now = time.time()
+                    owed = min(due * per_tick - n, MAX_INSERT)  # behind: the owed rows in one insert
                     events = [{"id": f"f-{n + k}", "input": {"n": n + k}, "metadata": {"written_at": now}}
-                              for k in range(per_tick)]  # fmt: skip
+                              for k in range(owed)]  # fmt: skip
                     c.post(
                         f"/v1/project_logs/{self.project_id}/insert", json={"events": events}
                     ).raise_for_status()
                     self.written.update({e["id"]: now for e in events})
-                    n += per_tick
+                    n += owed
                 time.sleep(max(0.0, (due * TICK_S) - (time.monotonic() - started)))
 
 
