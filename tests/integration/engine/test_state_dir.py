@@ -173,7 +173,9 @@ def test_second_migrate_on_the_same_state_is_refused_and_a_killed_holder_frees_i
     seed_small(url, src, rows=200)
     root = tmp_path / "state"
     env = cli_env(url, src, dst, root, MIGRATION_INSERT_BATCH_ROWS="5")
-    sandbox_server.set_faults(FaultSettings(latency_ms=200, methods=("POST",)), org=dst.name)
+    # Slow enough that the first run still holds the lock however long the second takes to start
+    # (a loaded machine): it is killed, never left to finish.
+    sandbox_server.set_faults(FaultSettings(latency_ms=3000, methods=("POST",)), org=dst.name)
     try:
         first = start(env)
         lock = pair_of(root, src, dst) / "state.lock"
