@@ -1,16 +1,23 @@
-"""Bench helpers: a sandbox in its own process, admin calls, and timing a CLI run."""
+"""Bench helpers: a sandbox in its own process, admin calls, timing a CLI run, CPU pinning
+(sandbox and client on different cores, as a real API does not share the client's CPU) and
+repeated measurements reported as median and spread."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import socket
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -30,11 +37,45 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Cores for the sandbox and for the client side (tool, baseline, ceiling client); None: unpinned.
+_PIN: tuple[set[int], set[int]] | None = None
+
+
+def add_pin_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-pin", action="store_true", help="do not pin sandbox and client to separate cores"
+    )
+
+
+def configure_pinning(enabled: bool) -> str:
+    """Pin the sandbox to the first allowed core and clients to the others (>= 2 cores); a line for the log."""
+    global _PIN
+    cores = sorted(os.sched_getaffinity(0))
+    _PIN = ({cores[0]}, set(cores[1:])) if enabled and len(cores) >= 2 else None
+    if _PIN is None:
+        return f"cpu pinning off ({len(cores)} cores allowed); {load_line()}"
+    return f"cpu pinning: sandbox on {sorted(_PIN[0])}, client on {sorted(_PIN[1])}; {load_line()}"
+
+
+def load_line() -> str:
+    """The machine's load average (1, 5, 15 min): numbers taken on a busy machine say so."""
+    return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores"
+
+
+def _pinned(side: int) -> Callable[[], None] | None:
+    if _PIN is None:
+        return None
+    cores = _PIN[side]
+    return lambda: os.sched_setaffinity(0, cores)
+
+
 @contextmanager
-def sandbox(db: Path) -> Any:
-    """`braintrust-migrate sandbox serve` in a process of its own, with a file database."""
+def sandbox(db: Path, extra_orgs: dict[str, str] | None = None) -> Any:
+    """`braintrust-migrate sandbox serve` in a process of its own (on the sandbox core when pinned),
+    with a file database; `extra_orgs` (name -> key) besides KEYS."""
     port = free_port()
-    orgs = [arg for name, key in KEYS.items() for arg in ("--org", f"{name}={key}")]
+    all_orgs = {**KEYS, **(extra_orgs or {})}
+    orgs = [arg for name, key in all_orgs.items() for arg in ("--org", f"{name}={key}")]
     proc = subprocess.Popen(
         [
             str(BIN / "braintrust-migrate"),
@@ -50,8 +91,10 @@ def sandbox(db: Path) -> Any:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_pinned(0),
     )
     url = f"http://127.0.0.1:{port}"
+    _SANDBOX_PIDS[url] = proc.pid
     for _ in range(200):
         try:
             httpx.get(f"{url}/v1", timeout=1)
@@ -63,6 +106,15 @@ def sandbox(db: Path) -> Any:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+_SANDBOX_PIDS: dict[str, int] = {}
+
+
+def sandbox_cpu(url: str) -> float:
+    """CPU seconds (user + sys) the sandbox process at `url` has used so far: is it the limit?"""
+    fields = Path(f"/proc/{_SANDBOX_PIDS[url]}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def set_faults(url: str, org: str | None, settings: dict[str, Any] | None) -> None:
@@ -98,3 +150,78 @@ def env_for(url: str, source: str, dest: str, state: Path, **extra: str) -> dict
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         **extra,
     }
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One child run: wall seconds, its own CPU seconds (user, sys) and peak RSS, from wait4."""
+
+    wall: float
+    user: float
+    sys: float
+    rss_mb: float
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def cpu(self) -> float:
+        return self.user + self.sys
+
+
+TIME_MARK = "BENCH_RUSAGE"
+
+
+def measure(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Sample:
+    """Run one command on the client core(s), through /usr/bin/time: a child forked straight from
+    this (large) bench process would count our resident pages in its peak RSS (ru_maxrss is kept
+    across exec), so the small `time` process forks it instead."""
+    timer = ["/usr/bin/time", "-f", f"{TIME_MARK} %U %S %M"]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen([*timer, *cmd], env={**os.environ, **(env or {})}, cwd=cwd, stdout=out,
+                                stderr=err, preexec_fn=_pinned(1))  # fmt: skip
+        proc.wait()
+        wall = time.perf_counter() - started
+        stdout = out_text(out)
+        lines = out_text(err).splitlines()
+    usage = next((line.split() for line in reversed(lines) if line.startswith(TIME_MARK)), None)
+    user, system, rss_kb = (float(usage[1]), float(usage[2]), float(usage[3])) if usage else (0.0, 0.0, 0.0)
+    stderr = "\n".join(line for line in lines if not line.startswith(TIME_MARK))
+    return Sample(wall, user, system, rss_kb / 1024, proc.returncode, stdout, stderr)
+
+
+def out_text(handle: IO[bytes]) -> str:
+    handle.seek(0)
+    return handle.read().decode(errors="replace")
+
+
+def cli(*args: str) -> list[str]:
+    return [str(BIN / "braintrust-migrate"), *args]
+
+
+@dataclass(frozen=True)
+class Spread:
+    median: float
+    low: float
+    high: float
+
+    def fmt(self, spec: str = ".2f", unit: str = "") -> str:
+        return f"{self.median:{spec}}{unit} ({self.low:{spec}}-{self.high:{spec}})"
+
+
+def spread(values: Sequence[float]) -> Spread:
+    return Spread(statistics.median(values), min(values), max(values))
+
+
+def repeat(runs: int, one: Callable[[int], Sample], label: str) -> list[Sample]:
+    """`one(i)` for i in range(runs) (at least 3: a median needs company); failed runs are shown."""
+    samples = []
+    for i in range(max(runs, 3)):
+        sample = one(i)
+        print(f"  {label} run {i + 1}: {sample.wall:.2f} s wall, {sample.cpu:.2f} s cpu, "
+              f"{sample.rss_mb:.0f} MiB, exit {sample.code}", flush=True)  # fmt: skip
+        if sample.code != 0:
+            print(sample.stderr[-2000:])
+        samples.append(sample)
+    return samples

@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +23,7 @@ import httpx
 import orjson
 from httpx_aiohttp import AiohttpTransport
 
-from bench.common import BIN, KEYS, env_for, sandbox, set_faults
+from bench.common import BIN, KEYS, add_pin_argument, configure_pinning, env_for, measure, sandbox, set_faults
 
 FILLER = "The quick brown fox jumps over the lazy dog. " * 12
 
@@ -86,18 +84,11 @@ async def populate(url: str, scale: float) -> int:
 
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, str, str]:
-    """Wall seconds and peak RSS (MiB) of one command, measured by /usr/bin/time."""
-    started = time.perf_counter()
-    out = subprocess.run(["/usr/bin/time", "-f", "MAXRSS=%M", *cmd], env={**os.environ, **env}, cwd=cwd,
-                         capture_output=True, text=True)  # fmt: skip
-    seconds = time.perf_counter() - started
-    rss = next(
-        (int(line.split("=")[1]) / 1024 for line in out.stderr.splitlines() if line.startswith("MAXRSS=")),
-        0.0,
-    )
-    if out.returncode != 0:
-        print(out.stderr[-3000:])
-    return seconds, rss, out.stdout, out.stderr
+    """Wall seconds and peak RSS (MiB) of one command, on the client core when pinned."""
+    run = measure(cmd, env, cwd)
+    if run.code != 0:
+        print(run.stderr[-3000:])
+    return run.wall, run.rss_mb, run.stdout, run.stderr
 
 
 def main() -> None:
@@ -106,7 +97,9 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--max-concurrent", type=int, default=50, help="sandbox 429 limit per key")
     parser.add_argument("--no-baseline", action="store_true", help="skip the raw-copy baseline (memory runs)")
+    add_pin_argument(parser)
     args = parser.parse_args()
+    print(configure_pinning(not args.no_pin))
     work = Path(tempfile.mkdtemp(prefix="bench-events-"))
     with sandbox(work / "sandbox.db") as url:
         started = time.perf_counter()

@@ -27,8 +27,18 @@ async def main(url: str, source_key: str, dest_key: str, concurrency: int, page:
                             transport=AiohttpTransport(limits=limits))  # fmt: skip
 
     async def call(client: httpx.AsyncClient, method: str, path: str, body: object = None) -> object:
+        resets = 0
         while True:
-            r = await client.request(method, path, content=orjson.dumps(body) if body is not None else None)
+            try:
+                r = await client.request(
+                    method, path, content=orjson.dumps(body) if body is not None else None
+                )
+            except httpx.TransportError:  # a reset under load: any real copier retries these
+                resets += 1
+                if resets > 8:
+                    raise
+                await asyncio.sleep(0.1 * 2**resets)
+                continue
             if r.status_code == 429:
                 await asyncio.sleep(float(r.headers.get("retry-after", "1")))
                 continue

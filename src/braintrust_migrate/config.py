@@ -221,6 +221,12 @@ class Settings(BaseSettings):
         description="Seconds between passes of migrate --follow.",
         json_schema_extra=_allowed("a number of seconds from 0.1 to 3600", "--follow-interval"),
     )
+    migration_shard: str | None = Field(
+        None,
+        description="Scale out (README: Scaling out): 'objects' runs the object phase alone; I/N copies "
+        "the rows of the event containers shard I of N owns (0 <= I < N).",
+        json_schema_extra=_allowed("objects, or I/N with 0 <= I < N (e.g. 0/4)", "--shard"),
+    )
     migration_created_after: datetime | None = Field(
         None,
         description="Only data created at or after this date/time (inclusive).",
@@ -367,6 +373,11 @@ class Settings(BaseSettings):
             return value or {}
         return parse_rename_pairs(split_list(value, strip=False))
 
+    @field_validator("migration_shard", mode="before")
+    @classmethod
+    def _parse_shard(cls, value: Any) -> Any:
+        return normalize_shard(value)
+
     @field_validator("migration_created_after", "migration_created_before", mode="before")
     @classmethod
     def _parse_time(cls, value: Any) -> Any:
@@ -443,6 +454,25 @@ def split_list(value: Any, *, strip: bool = True) -> list[str]:
         for row in csv.reader([item], skipinitialspace=strip):
             names.extend((name.strip() if strip else name) for name in row if name.strip())
     return list(dict.fromkeys(names))
+
+
+SHARD_OBJECTS = "objects"
+
+
+def normalize_shard(value: Any) -> str | None:
+    """`objects`, or `I/N` with 0 <= I < N, as the canonical text (unset: None)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip().lower()
+    if text == SHARD_OBJECTS:
+        return text
+    index, sep, count = text.partition("/")
+    if not (sep and index.strip().isdigit() and count.strip().isdigit()):
+        raise ValueError(f"{value!r} is not I/N (e.g. 0/4) or 'objects'")
+    i, n = int(index), int(count)
+    if n < 1 or i >= n:
+        raise ValueError(f"{value!r} needs 0 <= I < N and N >= 1")
+    return f"{i}/{n}"
 
 
 def parse_rename_pairs(items: list[str]) -> dict[str, str]:

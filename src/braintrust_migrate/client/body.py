@@ -100,16 +100,18 @@ async def read_capped(response: httpx.Response, cap: int, *, truncate: bool = Fa
     Past the cap: BodyTooLarge, or with `truncate` the first `cap` bytes (error bodies,
     which only feed a message). A body that cannot be decoded: BadEncoding.
     """
-    body = bytearray()
+    pieces: list[bytes] = []  # joined once at the end: one copy of the body, not one per piece
+    size = 0
     async for piece in iter_decoded(response):
-        room = cap - len(body)
+        room = cap - size
         if len(piece) > room:
             if not truncate:
                 raise BodyTooLarge
-            body.extend(piece[:room])
+            pieces.append(piece[:room])
             break
-        body.extend(piece)
-    return bytes(body)
+        pieces.append(piece)
+        size += len(piece)
+    return b"".join(pieces)
 
 
 def buffered(response: httpx.Response, body: bytes) -> httpx.Response:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from braintrust_migrate.client import ApiClient, client_for
 from braintrust_migrate.config import ConfigError, Settings
-from braintrust_migrate.engine import same_org
+from braintrust_migrate.engine import same_org, shards
 from braintrust_migrate.engine.context import Options, RunContext
 from braintrust_migrate.engine.deletes import Deletions, sync_deletes
 from braintrust_migrate.engine.events.stage import (
@@ -45,6 +45,7 @@ from braintrust_migrate.engine.selection import (
     selected_names,
     selected_projects,
 )
+from braintrust_migrate.engine.shards import OBJECTS_FINISHED, Shard
 from braintrust_migrate.engine.state import STATE_FILE, StateStore
 from braintrust_migrate.engine.statedir import (
     StateLock,
@@ -114,6 +115,9 @@ class Runner(StepWalker):
         self.deletions: Deletions | None = None  # --sync-deletes: the delete pass after the copy
         self.follower: Follower | None = None  # migrate --follow (engine/follow.py)
         self.names = ProjectNames()  # read from the settings when the run starts
+        self.shard = shards.mode_of(self.settings.migration_shard)
+        if isinstance(self.shard, Shard):  # a shard copies only the rows of its containers
+            self.stream_filter = self.shard.keeps
 
     def selection(self) -> set[str]:
         return selected_names(self.settings)
@@ -166,16 +170,24 @@ class Runner(StepWalker):
             same_org.early_check(source_org, dest_org, self.names, s.migration_projects)
         # The state is checked and locked before anything is written to either org.
         location = resolve_state_dir(s.migration_state_dir, source_org, dest_org)
-        folder = location.folder
+        folder = pair = location.folder
         make_private_dirs(folder)
+        shards.check_options(self.shard, self.options)
+        pair_lock = None
+        if isinstance(self.shard, Shard):  # its own state folder; the pair's only read
+            pair_lock, folder = shards.open_shard(pair, self.shard)
         lock = StateLock(folder)
-        lock.acquire()
         try:
+            lock.acquire()
             aside = check_state_file(folder / STATE_FILE, fresh=self.options.fresh)
             if aside:
                 log.warning("unusable state moved aside; starting a new state", moved_to=str(aside))
             state = StateStore(folder / STATE_FILE)
             try:
+                if isinstance(self.shard, Shard):
+                    shards.copy_id_map(pair, state)
+                elif self.shard is None and not self.options.dry_run:
+                    shards.fold(pair, state)  # after a sharded copy: the shards' checkpoints
                 for key, value in (("source_org_id", source_org["id"]), ("dest_org_id", dest_org["id"])):
                     if state.get_meta(key) is None:
                         state.set_meta(key, value)
@@ -186,6 +198,8 @@ class Runner(StepWalker):
                 state.close()
         finally:
             lock.release()
+            if pair_lock is not None:
+                pair_lock.release()
 
     def _run_id(self, state: StateStore, named: str | None = None) -> str:
         """Resume the interrupted run (the one --state-dir named, else the last); or start one."""
@@ -244,6 +258,7 @@ class Runner(StepWalker):
             "dest_org_id": dest_org["id"],
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "resumed": invocations > 1,
+            "shard": s.migration_shard,
             "invocations": invocations,
             "selection": {
                 "resources": sorted(selected),
@@ -281,7 +296,8 @@ class Runner(StepWalker):
             {} if self.options.dry_run else {(o["kind"], o["source_id"]): o for o in state.outcomes(run_id)}
         )
         self._checkpoint = lambda _ctx: report(final=False)
-        self.progress.start(Counter(node.rt.name for node in ctx.nodes.values()))
+        writes_objects = not isinstance(self.shard, Shard)  # a shard's progress is rows only
+        self.progress.start(Counter(node.rt.name for node in ctx.nodes.values() if writes_objects))
         for outcome in refused_outcomes:
             self._record(ctx, outcome)
 
@@ -325,6 +341,8 @@ class Runner(StepWalker):
             status = "completed" if data["failed"] == 0 else "failed"
             state.finish_run(run_id, status)
             state.finish_invocation(run_id, status)
+            if not isinstance(self.shard, Shard):  # what `--shard I/N` waits for
+                state.set_meta(OBJECTS_FINISHED, run_id)
         if self.follower is not None:
             self.follower.check()  # follow could not run on this source: exit 2, after the report
         return RunResult(data, json_path, text_path)
@@ -376,7 +394,7 @@ class Runner(StepWalker):
             dest,
             dest_view,
             enabled=self.options.map_users,
-            invite=self.options.invite_users,
+            invite=self.options.invite_users and not isinstance(self.shard, Shard),
             dry_run=self.options.dry_run,
             source_org=s.bt_source_org_name,
             dest_org=s.bt_dest_org_name,
@@ -409,6 +427,8 @@ class Runner(StepWalker):
         loop = asyncio.get_running_loop()
         for node in ctx.nodes.values():
             node.done = loop.create_future()
+        if isinstance(self.shard, Shard):
+            shards.known_from_state(ctx)
         return ctx, projects, refused_outcomes
 
     def _warn_unknown_secrets(self, ctx: RunContext, types: list[ResourceType]) -> None:

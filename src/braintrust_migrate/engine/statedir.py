@@ -175,9 +175,12 @@ def check_state_file(db: Path, *, fresh: bool) -> Path | None:
 class StateLock:
     """One writer per state: an exclusive flock on `state.lock` beside state.db."""
 
-    def __init__(self, folder: Path, *, what: str = "state", flag: str = "--state-dir") -> None:
+    def __init__(
+        self, folder: Path, *, what: str = "state", flag: str = "--state-dir", shared: bool = False
+    ) -> None:
         self.path = folder / LOCK_FILE
         self.what, self.flag = what, flag  # how messages name the folder, and the flag choosing it
+        self.shared = shared  # --shard I/N: many readers of the pair's state, no writer beside them
         self._handle: IO[bytes] | None = None
 
     def acquire(self) -> None:
@@ -191,7 +194,7 @@ class StateLock:
         os.fchmod(fd, FILE_MODE)
         handle = os.fdopen(fd, "r+b")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _holder(handle)
             handle.close()
@@ -199,6 +202,9 @@ class StateLock:
                 f"another braintrust-migrate ({holder}) is using the {self.what} in {str(self.path.parent)!r};"
                 " wait for it to finish or stop it, then re-run"
             ) from None
+        if self.shared:  # the holder's line belongs to exclusive holders
+            self._handle = handle
+            return
         info = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}
         handle.seek(0)
         handle.truncate()
@@ -208,8 +214,9 @@ class StateLock:
 
     def release(self) -> None:
         if self._handle is not None:
-            with contextlib.suppress(OSError):
-                self._handle.truncate(0)
+            if not self.shared:
+                with contextlib.suppress(OSError):
+                    self._handle.truncate(0)
             self._handle.close()  # closing drops the flock
             self._handle = None
 
@@ -224,7 +231,7 @@ def _holder(handle: IO[bytes]) -> str:
         info = orjson.loads(handle.read() or b"{}")
         if isinstance(info, dict) and info.get("pid"):
             return f"pid {info['pid']} on host {info.get('host')}, started {info.get('started')}"
-    return "pid unknown: it is just starting"
+    return "pid unknown: it is just starting, or `--shard I/N` processes are running"
 
 
 def sibling_dest_ids(folder: Path) -> set[str] | None:

@@ -46,9 +46,14 @@ def dependencies(types: Iterable[ResourceType], streams: Iterable[EventStream]) 
 
     graph: dict[Step, set[Step]] = {step: set() for step in phase_steps.values()}
     row_steps = {}
+    # Rows wait for their container's phase object by object (the stage awaits each container's
+    # node), not as a whole: these edges only check the tables for cycles and are then dropped.
+    overlapped: dict[Step, Step] = {}
     for stream in streams:
         row_steps[stream.kind] = step = Step(f"rows:{stream.kind}", stream=stream)
-        graph[step] = {s for s in (phase_of(stream.container),) if s}
+        graph[step] = set()
+        if (container_phase := phase_of(stream.container)) is not None:
+            overlapped[step] = container_phase
     for rt in types:
         mine = phase_steps[rt.phase]
         targets = {t for ref in REFS_BY_OWNER.get(rt.kind, ()) for t in target_kinds(ref)}
@@ -61,7 +66,12 @@ def dependencies(types: Iterable[ResourceType], streams: Iterable[EventStream]) 
                 graph[mine].add(row_steps[stream.kind])
             else:  # written with its objects, the pin added once the rows are there
                 repin = Step(f"repin:{stream.kind}", repin=stream)
-                graph.setdefault(repin, set()).add(row_steps[stream.kind])
+                # Its objects settled first (no longer implied by the rows step).
+                graph.setdefault(repin, set()).update({row_steps[stream.kind], mine})
+    # A phase needing rows whose containers it writes itself could never start: a cycle in the tables.
+    graphlib.TopologicalSorter(
+        {step: deps | ({overlapped[step]} if step in overlapped else set()) for step, deps in graph.items()}
+    ).prepare()
     return graph
 
 

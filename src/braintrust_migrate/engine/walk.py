@@ -21,6 +21,7 @@ from braintrust_migrate.engine.inventory import ALL_LISTABLE, relist
 from braintrust_migrate.engine.progress import ProgressView
 from braintrust_migrate.engine.report import Outcome
 from braintrust_migrate.engine.resources import EventStream, ResourceType
+from braintrust_migrate.engine.shards import Mode, prune
 from braintrust_migrate.engine.steps import Step, dependencies, order, repin_types, run_in_order
 from braintrust_migrate.engine.tally import StreamTally
 from braintrust_migrate.liblog import get_logger
@@ -79,6 +80,7 @@ class StepWalker:
     row_plan: list[dict[str, Any]]
     on_event: Callable[[dict[str, Any]], None] | None
     stream_filter: Callable[[StreamSpec], bool] | None = None  # follow: streams a pass reads
+    shard: Mode = None  # --shard (engine/shards.py)
 
     def _record(self, ctx: RunContext, outcome: Outcome) -> None:
         raise NotImplementedError
@@ -90,7 +92,7 @@ class StepWalker:
         per_type: dict[tuple[str | None, str], asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(s.migration_max_concurrent_resources)
         )
-        graph = dependencies(types, streams)
+        graph = prune(dependencies(types, streams), self.shard)  # --shard: its part of the steps
         log.debug("run order", steps=order(graph))
         totals = self.progress.add_rows_total if self.progress.enabled else None
 
@@ -166,14 +168,13 @@ class StepWalker:
         return list(await asyncio.gather(*(one(step) for step in coroutines)))
 
     async def _rows(self, ctx: RunContext, stage: EventStage, stream: EventStream) -> None:
-        """One stream's rows; a dry run reads, per container, how many the real run would copy."""
+        """One stream's rows, each container's as soon as it exists; a dry run reads, per container,
+        how many the real run would copy."""
         if self.options.dry_run:
+            await stage.settled(stage.containers(stream))
             self.row_plan += await RowPlanner(ctx, self.settings).plan(stage.specs(stream, planned=True))
             return
-        specs = stage.specs(stream)
-        if self.stream_filter is not None:
-            specs = [spec for spec in specs if self.stream_filter(spec)]
-        self.streams += await stage.run_streams(specs)
+        self.streams += await stage.run_as_ready(stream, self.stream_filter)
         stage.record_pins(stream)
 
     async def _repin(self, ctx: RunContext, types: list[ResourceType], stream: EventStream) -> None:

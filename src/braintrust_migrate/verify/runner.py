@@ -224,7 +224,9 @@ class Verifier:
                     parities.append(
                         ContainerParity(stream.kind, obj["name"], obj["id"], ids.ids.get(obj["id"]))
                     )
-        slots = asyncio.Semaphore(s.migration_max_concurrent_resources)
+        # Each container reads both sides at once: half as many containers keeps the requests in
+        # flight within the limit, and the parsed pages held (~8 MB a side) under the memory target.
+        slots = asyncio.Semaphore(max(1, s.migration_max_concurrent_resources // 2))
 
         async def one(parity: ContainerParity) -> ContainerParity:
             async with slots:

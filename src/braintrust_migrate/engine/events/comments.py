@@ -97,7 +97,7 @@ class CommentCopier:
         result = CommentResult()
         wanted: list[dict[str, Any]] = []
         for item in items:
-            row_id = str(item.row.get("id"))
+            row_id = item.row_id
             for comment in item.comments:
                 feedback = feedback_item(row_id, comment)
                 if feedback is not None:

@@ -18,9 +18,10 @@ from braintrust_migrate.engine.events.attachments import Attachments
 from braintrust_migrate.engine.events.state import EventState
 from braintrust_migrate.engine.events.stream import ByteBudget, Stream, StreamEnv, StreamOutcome, StreamSpec
 from braintrust_migrate.engine.events.versions import PinLog
+from braintrust_migrate.engine.graph import Node, target_keys
 from braintrust_migrate.engine.inventory import Inventory
-from braintrust_migrate.engine.refs import find_slots
-from braintrust_migrate.engine.resources import RESOURCE_TYPES, STREAMS, EventStream, ResourceType
+from braintrust_migrate.engine.refs import POLYMORPHIC_KINDS, find_slots
+from braintrust_migrate.engine.resources import BY_KIND, RESOURCE_TYPES, STREAMS, EventStream, ResourceType
 from braintrust_migrate.liblog import get_logger
 from braintrust_migrate.source.reader import Window
 
@@ -80,7 +81,10 @@ class EventStage:
         # One bound for every stream of the run, however many steps copy rows at once.
         self.slots = asyncio.Semaphore(settings.migration_max_concurrent_resources)
         self._expected: dict[str, int | None] = {}
+        self._totals: dict[str, int] = {}  # rows to expect per stream kind, summed as containers start
+        self._count_slots = asyncio.Semaphore(settings.migration_max_concurrent_resources)
         self._env: StreamEnv | None = None
+        self._open: dict[str, list[Node]] = {}  # per phase, its objects not yet written
         self._pins: dict[str, dict[str, set[str]]] = {}
 
     def pins(self, stream: EventStream) -> dict[str, set[str]]:
@@ -92,18 +96,75 @@ class EventStage:
     def specs(self, stream: EventStream, *, planned: bool = False) -> list[StreamSpec]:
         """The containers of a stream whose rows this run copies (`planned`: also those a dry run
         would create first)."""
-        pinned = self.pins(stream)
-        specs = []
-        for node in self.ctx.nodes.values():
-            if node.rt.kind != stream.container:
+        return [
+            spec for node in self.containers(stream) if (spec := self.spec_for(stream, node, planned=planned))
+        ]
+
+    def containers(self, stream: EventStream) -> list[Node]:
+        return [node for node in self.ctx.nodes.values() if node.rt.kind == stream.container]
+
+    def spec_for(self, stream: EventStream, node: Node, *, planned: bool = False) -> StreamSpec | None:
+        """One container's stream, once its destination container is known (None: not copied)."""
+        dest_id = self.ctx.peek(stream.container, node.src["id"])
+        if not dest_id or (is_placeholder(dest_id) and not planned):
+            return None
+        pins = sorted(int(v) for v in self.pins(stream).get(node.src["id"], ()) if v.isdigit())
+        project = node.project or node.name  # a project's own logs: the project
+        return StreamSpec(stream.kind, node.src["id"], dest_id, node.name, project, pins)
+
+    async def settled(self, nodes: list[Node]) -> None:
+        """Until every one of `nodes` is written (or given up): its destination id is final."""
+        waits = [node.done for node in nodes if node.done is not None and not node.done.done()]
+        if waits:
+            await asyncio.gather(*map(asyncio.shield, waits))
+
+    async def origins_ready(self, stream: EventStream, rows: list[dict[str, Any]]) -> None:
+        """Rows are written once the objects their origins name are: a pending one is waited for
+        (only in the container's own phase: later phases may wait for these very rows)."""
+        phase = BY_KIND[stream.container].phase
+        if phase not in self._open:
+            self._open[phase] = [n for n in self.ctx.nodes.values() if n.rt.phase == phase]
+        self._open[phase] = [n for n in self._open[phase] if n.done is not None and not n.done.done()]
+        if not self._open[phase]:  # the phase is written: nothing left to wait for, no row to look at
+            return
+        pending = []
+        for row in rows:
+            origin = row.get("origin")
+            if not isinstance(origin, dict):
                 continue
-            dest_id = self.ctx.peek(stream.container, node.src["id"])
-            if not dest_id or (is_placeholder(dest_id) and not planned):
-                continue
-            pins = sorted(int(v) for v in pinned.get(node.src["id"], ()) if v.isdigit())
-            project = node.project or node.name  # a project's own logs: the project
-            specs.append(StreamSpec(stream.kind, node.src["id"], dest_id, node.name, project, pins))
-        return specs
+            for key in target_keys(
+                POLYMORPHIC_KINDS.get(str(origin.get("object_type"))), str(origin.get("object_id"))
+            ):
+                node = self.ctx.nodes.get(key)
+                if node is not None and node.rt.phase == phase:
+                    pending.append(node)
+        await self.settled(pending)
+
+    async def run_as_ready(
+        self, stream: EventStream, keep: Callable[[StreamSpec], bool] | None = None
+    ) -> list[StreamOutcome]:
+        """Each container's rows as soon as its destination container exists, not after every
+        object of the run; outcomes in container order. `keep`: which specs a pass reads."""
+
+        async def one(node: Node) -> StreamOutcome | None:
+            await self.settled([node])
+            spec = self.spec_for(stream, node)
+            if spec is None or (keep is not None and not keep(spec)):
+                return None
+            env = await self.env()
+            counting = asyncio.create_task(self._count(env, [spec])) if self.on_totals else None
+            try:
+                outcome = await self._run_one(env, spec)
+                if counting is not None:
+                    await counting
+            finally:
+                if counting is not None and not counting.done():
+                    counting.cancel()
+            outcome.expected_rows = self._expected.get(spec.src_id)
+            return outcome
+
+        outcomes = await asyncio.gather(*(one(node) for node in self.containers(stream)))
+        return [outcome for outcome in outcomes if outcome is not None]
 
     async def env(self) -> StreamEnv:
         if self._env is None:
@@ -135,7 +196,11 @@ class EventStage:
             attachments=attachments,
             copy_attachments=s.migration_copy_attachments,
             on_rows=self.on_rows,
+            ready=self._ready,
         )
+
+    async def _ready(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        await self.origins_ready(STREAMS[kind], rows)
 
     async def run_streams(self, specs: list[StreamSpec]) -> list[StreamOutcome]:
         if not specs:
@@ -144,38 +209,38 @@ class EventStage:
         # Counting only feeds the live progress (ETA): beside the copy, and only when shown.
         counting = asyncio.create_task(self._count(env, specs) if self.on_totals else asyncio.sleep(0))
 
-        async def one(spec: StreamSpec) -> StreamOutcome:
-            async with self.slots:
-                outcome = await Stream(env, spec).run()
-            narrate.stream_finished(
-                spec.kind, spec.name, outcome.rows_written, outcome.rows_failed, outcome.duration_s
-            )
-            return outcome
-
-        outcomes = list(await asyncio.gather(*(one(spec) for spec in specs)))
+        outcomes = list(await asyncio.gather(*(self._run_one(env, spec) for spec in specs)))
         await counting
         for outcome in outcomes:
             outcome.expected_rows = self._expected.get(outcome.spec.src_id)
         return outcomes
 
+    async def _run_one(self, env: StreamEnv, spec: StreamSpec) -> StreamOutcome:
+        async with self.slots:
+            outcome = await Stream(env, spec).run()
+        narrate.stream_finished(
+            spec.kind, spec.name, outcome.rows_written, outcome.rows_failed, outcome.duration_s
+        )
+        return outcome
+
     async def _count(self, env: StreamEnv, specs: list[StreamSpec]) -> None:
         """Rows to expect per container, for progress (ETA) and the report."""
-        slots = asyncio.Semaphore(self.settings.migration_max_concurrent_resources)
 
         async def count(spec: StreamSpec) -> tuple[str, int | None]:
-            async with slots:
+            async with self._count_slots:
                 try:
                     return spec.src_id, await env.source.count(spec.kind, spec.src_id, env.window)
                 except ApiError:
                     return spec.src_id, None
 
         self._expected.update(await asyncio.gather(*(count(spec) for spec in specs)))
-        by_kind: dict[str, int] = {}
-        for spec in specs:
-            by_kind[spec.kind] = by_kind.get(spec.kind, 0) + (self._expected.get(spec.src_id) or 0)
-        for kind, total in by_kind.items():
+        kinds = set()
+        for spec in specs:  # containers start one by one: the totals grow with them
+            self._totals[spec.kind] = self._totals.get(spec.kind, 0) + (self._expected.get(spec.src_id) or 0)
+            kinds.add(spec.kind)
+        for kind in sorted(kinds):
             if self.on_totals:
-                self.on_totals(kind, total)
+                self.on_totals(kind, self._totals[kind])
 
     def record_pins(self, stream: EventStream) -> None:
         """Make pinned versions of the stream's containers translatable by the object engine."""

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,31 @@ FAILED_SAMPLE = 50
 
 # Rows are held parsed (Python objects take about 3x their JSON), so a page is charged that.
 PARSED_FACTOR = 3
+
+
+# While rows stream, the cyclic garbage collector runs less often: pages in flight hold millions of
+# parsed objects that each collection walks again (~17 us of CPU per row at the defaults). Measured
+# on the events bench: (10_000, 10, 10) keeps most of the gain (52 -> 56 us/row against 50_000) at
+# 199 MiB peak instead of 239 (garbage in reference cycles waits for a collection meanwhile).
+RARE_GC = (10_000, 10, 10)
+_gc_users: list[tuple[int, int, int]] = []  # thresholds saved by the first stream that raised them
+
+
+@contextlib.contextmanager
+def rare_collections() -> Iterator[None]:
+    """Raise the collector's thresholds while any stream runs (streams share one loop, so nest)."""
+    if not _gc_users:
+        saved = gc.get_threshold()
+        gc.set_threshold(*(max(now, rare) for now, rare in zip(saved, RARE_GC, strict=True)))
+        _gc_users.append(saved)
+    else:
+        _gc_users.append(_gc_users[0])
+    try:
+        yield
+    finally:
+        saved = _gc_users.pop()
+        if not _gc_users:
+            gc.set_threshold(*saved)
 
 
 class ByteBudget:
@@ -127,6 +153,8 @@ class StreamEnv:
     attachments: Attachments | None = None
     copy_attachments: bool = False
     on_rows: Callable[[StreamSpec, int, int], None] = lambda spec, rows, nbytes: None
+    # Until the objects a page's rows name (origins) are written: rows start before every object.
+    ready: Callable[[str, list[dict[str, Any]]], Awaitable[None]] | None = None
 
 
 class _Seen:
@@ -156,13 +184,16 @@ class Stream:
         self._next_commit = 0
         self._blocked = False
         self._page_seen: dict[int, list[str]] = {}  # /fetch: ids first seen on the page a batch ends
+        # Ids with a failure recorded in the state (earlier runs', then this one's): cleared once written.
+        self._failures = {str(f["row_id"]) for f in env.events.failures(self.state.stream)}
 
     async def run(self) -> StreamOutcome:
         started = time.perf_counter()
         self.state.status = "running"
         self.env.events.save(self.state)
         try:
-            await self._pump()
+            with rare_collections():
+                await self._pump()
         except ApiError as error:
             self.outcome.status, self.outcome.error = "failed", error.message
         self.outcome.duration_s = time.perf_counter() - started
@@ -261,17 +292,23 @@ class Stream:
                 raise
 
     async def _prepare(self, page: Page) -> list[list[Encoded]]:
+        if self.env.ready is not None:
+            await self.env.ready(self.spec.kind, page.rows)
         self.outcome.rows_read += len(page.rows)
         self.outcome.bytes += page.nbytes
         self.state.rows_read += len(page.rows)
         self.state.bytes += page.nbytes
+        kind, resolve, notes = self.spec.kind, self.env.resolve, self.notes
+        attachments = self.env.attachments if self.env.copy_attachments else None
+        if attachments is None:  # the common case, one tight loop per page
+            items = [encode(to_insert(source, kind, resolve, notes), source) for source in page.rows]
+            return self.inserter.batches(items)
         items = []
         for source in page.rows:
-            row = to_insert(source, self.spec.kind, self.env.resolve, self.notes)
-            if self.env.copy_attachments and self.env.attachments is not None:
-                problems: list[str] = []
-                await rewrite_attachments(row, self.env.attachments, problems)
-                self.outcome.notes += problems[:5]
+            row = to_insert(source, kind, resolve, notes)
+            problems: list[str] = []
+            await rewrite_attachments(row, attachments, problems)
+            self.outcome.notes += problems[:5]
             items.append(encode(row, source))
         return self.inserter.batches(items)
 
@@ -299,20 +336,25 @@ class Stream:
             self.outcome.rows_failed += 1
             self.outcome.failed_rows.append({"row_id": row_id, "size": size, "reason": reason})
             self.env.events.record_failure(self.state.stream, row_id, size, reason)
+            self._failures.add(row_id)
         self.outcome.rows_written += len(result.written)
         self.outcome.offloaded += result.offloaded
         self.state.rows_written += len(result.written)
-        self.env.events.clear_failure(self.state.stream, result.written)
+        # Only rows with a failure on record (this run's or an earlier one's) have one to clear.
+        if self._failures and (cleared := [r for r in result.written if r in self._failures]):
+            self.env.events.clear_failure(self.state.stream, cleared)
+            self._failures.difference_update(cleared)
         # Acknowledged: ours. --sync-deletes deletes only rows recorded here (~100 B/id, 1 commit/batch).
         self.env.events.mark_copied(self.state.stream, result.written)
-        self.env.on_rows(self.spec, len(result.written), sum(i.size for i in batch))
-        written = [item for item in batch if str(item.row.get("id")) not in failed_ids]
+        self.env.on_rows(self.spec, len(result.written), sum([i.size for i in batch]))
+        written = [item for item in batch if item.row_id not in failed_ids] if failed_ids else batch
         comments_ok = await self._copy_comments(written)
         return comments_ok
 
     def _fail(self, batch: list[Encoded], reason: str) -> None:
         for item in batch:
-            row_id = str(item.row.get("id"))
+            row_id = item.row_id
+            self._failures.add(row_id)
             self.outcome.rows_failed += 1
             self.outcome.failed_rows.append({"row_id": row_id, "size": item.size, "reason": reason})
             self.env.events.record_failure(self.state.stream, row_id, item.size, reason)

@@ -12,27 +12,45 @@ from braintrust_migrate.client import ApiClient, ApiError, PayloadTooLargeError
 from braintrust_migrate.engine.events.attachments import Attachments, AttachmentsUnsupported
 
 ENVELOPE = len(b'{"events":[]}')
+_OPEN, _SEP, _CLOSE = b'{"events":[', b",", b"]}"
 OFFLOAD_ROUNDS = 4
 
 
-@dataclass
+@dataclass(slots=True)
 class Encoded:
-    row: dict[str, Any]
+    """A row ready to send, kept as its JSON only: encoded once, the bytes size the row and make the
+    body, and hold a third of the memory of the parsed row (which is parsed back only to be offloaded)."""
+
+    data: bytes
+    row_id: str
     size: int
     key: str | None  # source _pagination_key
     src_xact: int | None
     comments: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def row(self) -> dict[str, Any]:
+        row: dict[str, Any] = orjson.loads(self.data)
+        return row
+
 
 def encode(row: dict[str, Any], source: dict[str, Any]) -> Encoded:
     xact = source.get("_xact_id")
+    data = orjson.dumps(row)
+    comments = source.get("comments")
     return Encoded(
-        row,
-        len(orjson.dumps(row)) + 1,
+        data,
+        str(row.get("id")),
+        len(data) + 1,
         source.get("_pagination_key"),
         int(xact) if isinstance(xact, str) and xact.isdigit() else None,
-        list(source.get("comments") or []),
+        list(comments) if comments else [],
     )
+
+
+def body(batch: list[Encoded]) -> bytes:
+    """The insert body, joined from each row's own encoding (the same bytes that sized it)."""
+    return _OPEN + _SEP.join([item.data for item in batch]) + _CLOSE
 
 
 @dataclass
@@ -82,7 +100,7 @@ class Inserter:
 
     async def _send(self, batch: list[Encoded], result: BatchResult) -> None:
         try:
-            await self.dest.post_json(self.path, {"events": [item.row for item in batch]})
+            self.dest.decode(await self.dest.request("POST", self.path, content=body(batch)))
         except PayloadTooLargeError:
             if len(batch) > 1:
                 middle = len(batch) // 2
@@ -92,13 +110,13 @@ class Inserter:
             await self._oversize(batch[0], result)
             return
         except ApiError as error:
-            result.failed += [(str(item.row.get("id")), item.size, error.message) for item in batch]
+            result.failed += [(item.row_id, item.size, error.message) for item in batch]
             return
-        result.written += [str(item.row.get("id")) for item in batch]
+        result.written += [item.row_id for item in batch]
 
     async def _oversize(self, item: Encoded, result: BatchResult) -> None:
         """Offload fields to attachments, halving the target until the destination accepts it."""
-        row_id = str(item.row.get("id"))
+        row_id = item.row_id
         if self.attachments is None:
             result.failed.append((row_id, item.size, "row_too_large"))
             return
