@@ -214,6 +214,13 @@ class Settings(BaseSettings):
         description="Put this before the name of every project not renamed by a project map.",
         json_schema_extra=_allowed("any text, e.g. acme/", "--project-prefix"),
     )
+    migration_overlap_rows: bool = Field(
+        False,
+        description="Start each container's rows as soon as it exists, while other objects are still "
+        "being written (default: rows after the objects). Measured: no faster at 20 ms on 2 cores, "
+        "about 80 MiB more memory.",
+        json_schema_extra=_allowed("true or false", "--overlap-rows"),
+    )
     migration_follow_interval: float = Field(
         2.0,
         ge=0.1,

@@ -32,8 +32,11 @@ def _pins_rows(rt: ResourceType, stream: EventStream) -> bool:
     return any(ref.version_field and ref.target == stream.container for ref in REFS_BY_OWNER.get(rt.kind, ()))
 
 
-def dependencies(types: Iterable[ResourceType], streams: Iterable[EventStream]) -> dict[Step, set[Step]]:
-    """Every step of a run with the steps it waits for."""
+def dependencies(
+    types: Iterable[ResourceType], streams: Iterable[EventStream], *, overlap: bool = False
+) -> dict[Step, set[Step]]:
+    """Every step of a run with the steps it waits for. With `overlap`, a rows step does not wait
+    for its container's phase as a whole (the stage awaits each container's own node)."""
     types, streams = list(types), list(streams)
     in_run = {rt.kind for rt in types}
     phase_steps = {
@@ -46,8 +49,8 @@ def dependencies(types: Iterable[ResourceType], streams: Iterable[EventStream]) 
 
     graph: dict[Step, set[Step]] = {step: set() for step in phase_steps.values()}
     row_steps = {}
-    # Rows wait for their container's phase object by object (the stage awaits each container's
-    # node), not as a whole: these edges only check the tables for cycles and are then dropped.
+    # Without overlap, rows wait for their container's phase as a whole; with it, object by object
+    # (the stage awaits each container's node) and these edges only check the tables for cycles.
     overlapped: dict[Step, Step] = {}
     for stream in streams:
         row_steps[stream.kind] = step = Step(f"rows:{stream.kind}", stream=stream)
@@ -68,11 +71,12 @@ def dependencies(types: Iterable[ResourceType], streams: Iterable[EventStream]) 
                 repin = Step(f"repin:{stream.kind}", repin=stream)
                 # Its objects settled first (no longer implied by the rows step).
                 graph.setdefault(repin, set()).update({row_steps[stream.kind], mine})
+    whole = {
+        step: deps | ({overlapped[step]} if step in overlapped else set()) for step, deps in graph.items()
+    }
     # A phase needing rows whose containers it writes itself could never start: a cycle in the tables.
-    graphlib.TopologicalSorter(
-        {step: deps | ({overlapped[step]} if step in overlapped else set()) for step, deps in graph.items()}
-    ).prepare()
-    return graph
+    graphlib.TopologicalSorter(whole).prepare()
+    return graph if overlap else whole
 
 
 def repin_types(types: Iterable[ResourceType], stream: EventStream) -> list[ResourceType]:

@@ -92,7 +92,8 @@ class StepWalker:
         per_type: dict[tuple[str | None, str], asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(s.migration_max_concurrent_resources)
         )
-        graph = prune(dependencies(types, streams), self.shard)  # --shard: its part of the steps
+        graph = dependencies(types, streams, overlap=s.migration_overlap_rows)
+        graph = prune(graph, self.shard)  # --shard: its part of the steps
         log.debug("run order", steps=order(graph))
         totals = self.progress.add_rows_total if self.progress.enabled else None
 

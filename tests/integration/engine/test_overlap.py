@@ -99,7 +99,7 @@ async def test_rows_stream_while_another_projects_objects_are_written(
         return outcome
 
     monkeypatch.setattr(walk, "migrate_node", held)
-    result = await migrate(url, src, dst, tmp_path)
+    result = await migrate(url, src, dst, tmp_path, migration_overlap_rows=True)
     assert result.ok, result.summary_path.read_text()
     # Every row of the experiment was in the destination before the prompt was written.
     assert seen_while_held == [ROWS], seen_while_held
