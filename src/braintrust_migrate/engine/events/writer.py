@@ -50,7 +50,13 @@ def encode(row: dict[str, Any], source: dict[str, Any]) -> Encoded:
 
 def body(batch: list[Encoded]) -> bytes:
     """The insert body, joined from each row's own encoding (the same bytes that sized it)."""
-    return _OPEN + _SEP.join([item.data for item in batch]) + _CLOSE
+    parts = [_OPEN]
+    for item in batch:
+        parts += (item.data, _SEP)
+    if batch:
+        parts.pop()  # no separator after the last row
+    parts.append(_CLOSE)
+    return b"".join(parts)  # one copy: a batch may be megabytes, and many are in flight
 
 
 @dataclass
