@@ -12,36 +12,31 @@ from braintrust_migrate.client import ApiClient, ApiError, PayloadTooLargeError
 from braintrust_migrate.engine.events.attachments import Attachments, AttachmentsUnsupported
 
 ENVELOPE = len(b'{"events":[]}')
-_OPEN, _SEP, _CLOSE = b'{"events":[', b",", b"]}"
 OFFLOAD_ROUNDS = 4
 
 
 @dataclass(slots=True)
 class Encoded:
-    """A row ready to send, kept as its JSON only: encoded once, the bytes size the row and make the
-    body, and hold a third of the memory of the parsed row (which is parsed back only to be offloaded)."""
+    """A row ready to send. It keeps the insert row itself, which shares its values with the parsed
+    source page: holding its JSON bytes instead measured ~100 MiB more at the same budget."""
 
-    data: bytes
-    row_id: str
+    row: dict[str, Any]
     size: int
     key: str | None  # source _pagination_key
     src_xact: int | None
     comments: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def row(self) -> dict[str, Any]:
-        row: dict[str, Any] = orjson.loads(self.data)
-        return row
+    def row_id(self) -> str:
+        return str(self.row.get("id"))
 
 
 def encode(row: dict[str, Any], source: dict[str, Any]) -> Encoded:
     xact = source.get("_xact_id")
-    data = orjson.dumps(row)
     comments = source.get("comments")
     return Encoded(
-        data,
-        str(row.get("id")),
-        len(data) + 1,
+        row,
+        len(orjson.dumps(row)) + 1,
         source.get("_pagination_key"),
         int(xact) if isinstance(xact, str) and xact.isdigit() else None,
         list(comments) if comments else [],
@@ -49,14 +44,8 @@ def encode(row: dict[str, Any], source: dict[str, Any]) -> Encoded:
 
 
 def body(batch: list[Encoded]) -> bytes:
-    """The insert body, joined from each row's own encoding (the same bytes that sized it)."""
-    parts = [_OPEN]
-    for item in batch:
-        parts += (item.data, _SEP)
-    if batch:
-        parts.pop()  # no separator after the last row
-    parts.append(_CLOSE)
-    return b"".join(parts)  # one copy: a batch may be megabytes, and many are in flight
+    """The insert body: the batch's rows encoded in one go."""
+    return orjson.dumps({"events": [item.row for item in batch]})
 
 
 @dataclass
