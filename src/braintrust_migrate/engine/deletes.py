@@ -181,13 +181,18 @@ class DeletePass:
             why = await self._keep_reason(rt, mapping, dest, shared)
             if why:
                 self.result.kept.append(
-                    {"type": rt.name, "name": _name(rt, dest), "dest_id": mapping.dest_id, "reason": why}
+                    {
+                        "type": rt.name,
+                        "name": rt.display_name(dest),
+                        "dest_id": mapping.dest_id,
+                        "reason": why,
+                    }
                 )
                 continue
             outcome = Outcome(
                 type=rt.name,
                 kind=rt.kind,
-                name=_name(rt, dest),
+                name=rt.display_name(dest),
                 source_id=mapping.src_id,
                 action="deleted",
                 project=self._project_name(rt, dest),
@@ -301,12 +306,6 @@ class DeletePass:
                 if result.failed:
                     break
         return done
-
-
-def _name(rt: ResourceType, obj: dict[str, Any]) -> str:
-    if rt.name_of is not None:
-        return rt.name_of(obj)
-    return str(obj.get("name") or obj.get("slug") or obj.get("id"))
 
 
 async def sync_deletes(

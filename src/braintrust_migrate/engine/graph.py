@@ -29,9 +29,7 @@ class Node:
 
     @property
     def name(self) -> str:
-        if self.rt.name_of is not None:
-            return self.rt.name_of(self.src)
-        return str(self.src.get("name") or self.src.get("slug") or self.src["id"])
+        return self.rt.display_name(self.src)
 
 
 def target_keys(kind: str | None, src_id: str) -> tuple[Key, ...]:

@@ -104,6 +104,12 @@ class ResourceType:
         """The writable part of an object, with absent and null fields left out."""
         return {key: obj[key] for key in self.fields if obj.get(key) is not None}
 
+    def display_name(self, obj: Mapping[str, Any]) -> str:
+        """How reports and logs name an object of this type."""
+        if self.name_of is not None:
+            return self.name_of(obj)
+        return str(obj.get("name") or obj.get("slug") or obj["id"])
+
     def admits(self, obj: Mapping[str, Any]) -> bool:
         """Whether a listed object of this kind is one of this type's (its owner type)."""
         return not self.owner_types or obj.get("object_type") in self.owner_types
