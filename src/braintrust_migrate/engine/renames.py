@@ -16,6 +16,7 @@ from braintrust_migrate.engine.inventory import Inventory
 from braintrust_migrate.engine.names import ProjectNames
 from braintrust_migrate.engine.refs import find_name_slots as name_slots
 from braintrust_migrate.engine.resources import PROJECT_TYPE
+from braintrust_migrate.engine.same_org import mapped_projects
 from braintrust_migrate.engine.state import StateStore
 
 # Kinds whose own `name` is a project's name.
@@ -150,8 +151,5 @@ def check_run_renames(
     """Every rename check of a run, from its inventories and this pair's id map (before any write)."""
     if names.active:
         check_map_keys(names, source_project_names(src_inv))
-    mapped: dict[str, str | None] = {}
-    for pid in selected:
-        mapping = state.mapping(PROJECT_TYPE.kind, pid)
-        mapped[pid] = mapping.dest_id if mapping is not None else None
+    mapped = mapped_projects(state, selected)
     check_collisions(names, selected, dst_inv, mapped, merge_into_existing=merge_into_existing, others=others)
