@@ -243,6 +243,12 @@ def summary_text(report: dict[str, Any], examples: int = 3) -> str:
                     lines.append(f"    - row {row['row_id']} ({row['size']} bytes): {row['reason']}")
             for note in container["notes"][:examples]:
                 lines.append(f"  note: {container['type']} {container['name']}: {note}")
+    renamed = [o for o in report["objects"] if o.get("dest_name")]
+    if renamed:  # --project-map/--project-prefix: under which names the projects land
+        lines += ["", f"renamed projects ({len(renamed)}):"]
+        lines += [f"  {o['name']} -> {o['dest_name']}" for o in renamed[: max(examples, 20)]]
+        if len(renamed) > max(examples, 20):
+            lines.append(f"  … {len(renamed) - max(examples, 20)} more in migration_report.json")
     if report.get("follow"):  # migrate --follow
         from braintrust_migrate.engine.follow import follow_line  # follow imports this module
 

@@ -89,6 +89,7 @@ def test_dry_run_shows_the_new_names_and_writes_nothing(sandbox_server, sandbox_
         o["name"]: (o["action"], o.get("dest_name")) for o in report["objects"] if o["type"] == "projects"
     }
     assert planned == {"Alpha": ("created", "First"), "Beta": ("created", "x-Beta")}
+    assert "  Alpha -> First" in done.stdout and "  Beta -> x-Beta" in done.stdout  # the summary says so too
 
 
 def test_export_refuses_renames(sandbox_server, sandbox_orgs, tmp_path):
