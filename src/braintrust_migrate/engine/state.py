@@ -100,10 +100,43 @@ def pair_folder(state_dir: Path, source_org: str, dest_org: str) -> Path:
     return state_dir / f"{safe(source_org)}__to__{safe(dest_org)}"
 
 
+def _create_whole(path: Path) -> None:
+    """Make a new state beside `path` and link it into place with its tables and marker.
+
+    A process killed while making it (kill -9 between the file's creation and SQLite's first
+    write) leaves only `<name>.new`, never an empty state.db: an empty state.db can then only
+    mean a state that lost its contents, which is refused rather than silently started anew.
+    """
+    temp = path.with_name(path.name + ".new")
+    for leftover in (temp, *(temp.with_name(temp.name + s) for s in ("-journal", "-wal", "-shm"))):
+        leftover.unlink(missing_ok=True)  # a creation killed earlier: nothing in it was used
+    private_file(temp)
+    con = sqlite3.connect(temp, isolation_level=None)
+    try:
+        con.execute("PRAGMA journal_mode=WAL")  # recorded in the file: it stays WAL once in place
+        con.executescript(SCHEMA)
+        con.executemany(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            [("tool", TOOL_MARKER), ("schema_version", str(SCHEMA_VERSION))],
+        )
+    finally:
+        con.close()  # the last connection folds the WAL into the file and removes it
+    fd = os.open(temp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    with contextlib.suppress(FileExistsError):  # never replace a state another process made meanwhile
+        os.link(temp, path)
+    temp.unlink()
+
+
 class StateStore:
     def __init__(self, path: Path) -> None:
         make_dirs(path.parent)
         self.path = path
+        if not path.exists():
+            _create_whole(path)
         private_file(path)  # the state names every object of both orgs
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")

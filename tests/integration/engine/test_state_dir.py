@@ -11,13 +11,14 @@ import signal
 import sqlite3
 import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from braintrust_migrate.sandbox.faults import FaultSettings
-from tests.integration.engine.cli_run import SCRIPT, cli_env, run, seed_small, start
+from tests.integration.engine.cli_run import SCRIPT, cli_env, dataset_row_count, run, seed_small, start
 
 
 def pair_of(root: Path, source, dest) -> Path:
@@ -224,3 +225,33 @@ def test_verify_and_validate_create_their_folders_private(migrated, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     for path in (fresh_root, fresh_root.parent):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o700, path
+
+
+# Dies the way the CI's kill -9 caught it: after the state file's creation, before SQLite's first write.
+KILLED_WHILE_CREATING = """
+import os, signal, sqlite3, sys
+from pathlib import Path
+from braintrust_migrate.engine import state
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+state.sqlite3.connect = die
+state.StateStore(Path(sys.argv[1]))
+"""
+
+
+def test_a_run_killed_while_creating_its_state_is_followed_by_a_working_run(
+    sandbox_server, sandbox_orgs, tmp_path
+):
+    url, src, dst = sandbox_server.url, sandbox_orgs.source, sandbox_orgs.dest
+    seed_small(url, src)
+    root = tmp_path / "root"
+    db = pair_of(root, src, dst) / "state.db"
+    killed = subprocess.run([sys.executable, "-c", KILLED_WHILE_CREATING, str(db)], timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    assert not db.exists() or db.stat().st_size > 0  # never an empty state.db, which is refused
+    result = run(cli_env(url, src, dst, root))
+    assert result.returncode == 0, result.stderr
+    assert dataset_row_count(url, dst) == 20
+    assert not list(db.parent.glob("state.db.new*"))  # the killed creation's leftover is gone
