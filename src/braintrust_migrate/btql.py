@@ -94,6 +94,7 @@ class Query:
     ids: Sequence[str]
     select: Sequence[str] = ("*",)
     measures: Sequence[str] = ()
+    dimensions: Sequence[str] = ()  # fields the measures are grouped by
     filters: list[str] = field(default_factory=list)
     sort: Sequence[tuple[str, str]] = ()
     limit: int | None = None
@@ -112,6 +113,8 @@ class Query:
         lines = []
         if self.measures:
             lines.append("measures: " + ", ".join(self.measures))
+            if self.dimensions:
+                lines.append("dimensions: " + ", ".join(field_name(d) for d in self.dimensions))
         else:
             lines.append("select: " + ", ".join(s if s == "*" else field_name(s) for s in self.select))
         lines.append(f"from: {self.kind}({', '.join(lit(i) for i in self.ids)}) {self.shape}")

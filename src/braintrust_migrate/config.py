@@ -221,6 +221,15 @@ class Settings(BaseSettings):
         "about 80 MiB more memory.",
         json_schema_extra=_allowed("true or false", "--overlap-rows"),
     )
+    migration_shared_read_rows: int = Field(
+        1000,
+        ge=0,
+        le=100_000,
+        description="Containers with at most this many rows are copied together: up to 100 of them read "
+        "through one BTQL query and written through the cross-object insert, each keeping its own "
+        "checkpoint. 0 reads every container on its own.",
+        json_schema_extra=_allowed("an integer from 0 to 100000", "--shared-read-rows"),
+    )
     migration_follow_interval: float = Field(
         2.0,
         ge=0.1,

@@ -226,6 +226,7 @@ class FolderSource:
     """The `Source` an export folder is. Construct it from a `check`ed manifest (`open_folder`)."""
 
     side = SIDE
+    shares_reads = False  # a folder's containers are files of their own: nothing to share
 
     def __init__(
         self, folder: Path, manifest: Manifest, objects: dict[str, list[dict[str, Any]]] | None = None
@@ -356,6 +357,14 @@ class FolderSource:
     ) -> FolderRows:
         parts, by_position = self._parts(kind, container), self._by_position(kind, container)
         return FolderRows(self.folder, parts, page_size, window, after_key, by_position)
+
+    def shared_rows(
+        self, kind: str, containers: list[str], page_size: int, window: Window, after_key: str | None
+    ) -> FolderRows:
+        raise NotImplementedError("a folder source does not share reads (shares_reads is False)")
+
+    async def counts(self, kind: str, containers: list[str], window: Window) -> dict[str, int | None]:
+        return {container: await self.count(kind, container, window) for container in containers}
 
     def fetch_rows(
         self, kind: str, container: str, page_size: int, seen: Any, window: Window, cursor: str | None

@@ -403,6 +403,7 @@ class EventStream:
     report_type: str  # the row type in reports
     label: str  # how logs and progress name these rows
     kept: tuple[str, ...]  # the fields an insert carries
+    owner_field: str  # the row field naming its container (rows of a shared read are told apart by it)
 
 
 _LOG_FIELDS = (
@@ -424,9 +425,18 @@ EVENT_STREAMS: tuple[EventStream, ...] = (
         "dataset_rows",
         "dataset",
         _DATASET_FIELDS,
+        "dataset_id",
     ),
-    EventStream("experiment", "experiments", "experiment", "experiment_rows", "experiment", _LOG_FIELDS),
-    EventStream("project_logs", "logs", "project", "logs", "logs", _LOG_FIELDS),
+    EventStream(
+        "experiment",
+        "experiments",
+        "experiment",
+        "experiment_rows",
+        "experiment",
+        _LOG_FIELDS,
+        "experiment_id",
+    ),
+    EventStream("project_logs", "logs", "project", "logs", "logs", _LOG_FIELDS, "project_id"),
 )
 STREAMS: dict[str, EventStream] = {s.kind: s for s in EVENT_STREAMS}
 # Selectable names that are not object types.

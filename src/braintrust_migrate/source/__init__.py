@@ -42,6 +42,7 @@ class Blob(Protocol):
 
 class Source(Protocol):
     side: str
+    shares_reads: bool  # whether `counts` and `shared_rows` read several containers in one query
 
     @property
     def stats(self) -> ClientStats:
@@ -79,9 +80,20 @@ class Source(Protocol):
         read with `fetch_rows` instead."""
         ...
 
+    def shared_rows(
+        self, kind: str, containers: list[str], page_size: int, window: Window, after_key: str | None
+    ) -> RowReader:
+        """The rows of several containers in one keyset, interleaved in `_pagination_key` order
+        (only where `shares_reads`)."""
+        ...
+
     def fetch_rows(
         self, kind: str, container: str, page_size: int, seen: Any, window: Window, cursor: str | None
     ) -> RowReader: ...
+
+    async def counts(self, kind: str, containers: list[str], window: Window) -> dict[str, int | None]:
+        """Live rows in the window per container, counted together where the source can."""
+        ...
 
     async def count(
         self, kind: str, container: str, window: Window, after_key: str | None = None

@@ -10,7 +10,7 @@ from braintrust_migrate import btql
 from braintrust_migrate.client import ApiClient, ApiError, NotFoundError, client_for
 from braintrust_migrate.client.api import ClientStats
 from braintrust_migrate.config import Settings
-from braintrust_migrate.engine.resources import ResourceType
+from braintrust_migrate.engine.resources import STREAMS, ResourceType
 from braintrust_migrate.source import Blob
 from braintrust_migrate.source.reader import BtqlReader, FetchReader, Window
 from braintrust_migrate.source.snapshots import Snapshots
@@ -18,6 +18,7 @@ from braintrust_migrate.urlguard import DownloadGuard, DownloadRefused
 
 BY_IDS_CHUNK = 50
 ID_PAGE = 1000  # ids per page when listing a container's row ids
+COUNT_CHUNK = 100  # containers counted in one query
 
 
 @contextlib.asynccontextmanager
@@ -28,6 +29,8 @@ async def open_live(settings: Settings, side: str) -> AsyncIterator[LiveSource]:
 
 
 class LiveSource:
+    shares_reads = True
+
     def __init__(self, client: ApiClient, guard: DownloadGuard | None = None) -> None:
         self.client = client
         self.side = client.side
@@ -79,6 +82,13 @@ class LiveSource:
     ) -> BtqlReader:
         return BtqlReader(self.client, kind, container, page_size, window, after_key)
 
+    def shared_rows(
+        self, kind: str, containers: list[str], page_size: int, window: Window, after_key: str | None
+    ) -> BtqlReader:
+        return BtqlReader(
+            self.client, kind, containers[0], page_size, window, after_key, tuple(containers[1:])
+        )
+
     def fetch_rows(
         self, kind: str, container: str, page_size: int, seen: Any, window: Window, cursor: str | None
     ) -> FetchReader:
@@ -96,6 +106,28 @@ class LiveSource:
             return None
         rows = data.get("data") or []
         return int(rows[0].get("n", 0)) if rows else 0
+
+    async def counts(self, kind: str, containers: list[str], window: Window) -> dict[str, int | None]:
+        """One BTQL count per COUNT_CHUNK containers, grouped by the rows' container field; where
+        that query is refused, one count per container."""
+        owner = STREAMS[kind].owner_field
+        found: dict[str, int | None] = {}
+        for start in range(0, len(containers), COUNT_CHUNK):
+            chunk = containers[start : start + COUNT_CHUNK]
+            query = btql.Query(kind, chunk, measures=["count(1) as n"], dimensions=[owner]).where(
+                window.btql()
+            )
+            try:
+                data = await self.client.post_json("/btql", query.body())
+            except NotFoundError:
+                return dict.fromkeys(containers)
+            except ApiError:
+                for container in chunk:
+                    found[container] = await self.count(kind, container, window)
+                continue
+            by_owner = {str(row.get(owner)): int(row.get("n") or 0) for row in data.get("data") or []}
+            found.update({container: by_owner.get(container, 0) for container in chunk})
+        return found
 
     async def sample(
         self, kind: str, container: str, window: Window, after_key: str | None, limit: int

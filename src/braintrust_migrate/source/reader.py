@@ -75,11 +75,13 @@ class BtqlReader:
     page_size: int
     window: Window = field(default_factory=Window)
     after_key: str | None = None
+    others: tuple[str, ...] = ()  # containers read in the same keyset (a shared read)
     _limit: int = 0
     _streak: int = 0
 
     def query(self, limit: int) -> str:
-        query = btql.Query(self.kind, [self.src_id], sort=[("_pagination_key", "asc")], limit=limit)
+        ids = [self.src_id, *self.others]
+        query = btql.Query(self.kind, ids, sort=[("_pagination_key", "asc")], limit=limit)
         if self.after_key:
             query.where(btql.cmp("_pagination_key", ">", self.after_key))
         return query.where(self.window.btql()).text()

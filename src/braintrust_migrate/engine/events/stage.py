@@ -15,6 +15,7 @@ from braintrust_migrate.config import Settings
 from braintrust_migrate.engine import narrate
 from braintrust_migrate.engine.context import RunContext, is_placeholder
 from braintrust_migrate.engine.events.attachments import Attachments
+from braintrust_migrate.engine.events.sharing import plan_shares
 from braintrust_migrate.engine.events.state import EventState
 from braintrust_migrate.engine.events.stream import ByteBudget, Stream, StreamEnv, StreamOutcome, StreamSpec
 from braintrust_migrate.engine.events.versions import PinLog
@@ -144,27 +145,63 @@ class EventStage:
         self, stream: EventStream, keep: Callable[[StreamSpec], bool] | None = None
     ) -> list[StreamOutcome]:
         """Each container's rows as soon as its destination container exists, not after every
-        object of the run; outcomes in container order. `keep`: which specs a pass reads."""
+        object of the run; small containers in shared reads (sharing.py); outcomes in container
+        order. `keep`: which specs a pass reads."""
+        nodes = self.containers(stream)
+        env = await self.env()
+        counts = await self._counts_first(env, stream, nodes)
+        share_below = self.settings.migration_shared_read_rows if counts else 0
+        alone = set(self.pins(stream))  # pinned versions are replayed per container, in order
+        ids = [node.src["id"] for node in nodes]
+        groups = (
+            plan_shares(ids, counts, share_below, env.page_size, alone) if share_below else [[i] for i in ids]
+        )
+        by_id = {node.src["id"]: node for node in nodes}
 
-        async def one(node: Node) -> StreamOutcome | None:
-            await self.settled([node])
-            spec = self.spec_for(stream, node)
-            if spec is None or (keep is not None and not keep(spec)):
-                return None
-            env = await self.env()
-            counting = asyncio.create_task(self._count(env, [spec])) if self.on_totals else None
+        async def one(group: list[Node]) -> list[StreamOutcome]:
+            await self.settled(group)
+            specs = [
+                spec
+                for node in group
+                if (spec := self.spec_for(stream, node)) and (keep is None or keep(spec))
+            ]
+            if not specs:
+                return []
+            counting = None
+            if counts:
+                self._add_totals(specs)
+            elif self.on_totals:
+                counting = asyncio.create_task(self._count(env, specs))
             try:
-                outcome = await self._run_one(env, spec)
+                outcomes = await self._run_group(env, specs)
                 if counting is not None:
                     await counting
             finally:
                 if counting is not None and not counting.done():
                     counting.cancel()
-            outcome.expected_rows = self._expected.get(spec.src_id)
-            return outcome
+            for outcome in outcomes:
+                outcome.expected_rows = self._expected.get(outcome.spec.src_id)
+            return outcomes
 
-        outcomes = await asyncio.gather(*(one(node) for node in self.containers(stream)))
-        return [outcome for outcome in outcomes if outcome is not None]
+        results = await asyncio.gather(*(one([by_id[i] for i in group]) for group in groups))
+        order = {src_id: n for n, src_id in enumerate(ids)}
+        return sorted((o for group in results for o in group), key=lambda o: order[o.spec.src_id])
+
+    async def _counts_first(
+        self, env: StreamEnv, stream: EventStream, nodes: list[Node]
+    ) -> dict[str, int | None]:
+        """Every container's rows, counted together before any is read, where the source can
+        (none: sharing is off, or the source counts one container at a time)."""
+        if not self.settings.migration_shared_read_rows or not env.source.shares_reads or not nodes:
+            return {}
+        try:
+            counts = await env.source.counts(stream.kind, [n.src["id"] for n in nodes], env.window)
+        except ApiError:
+            return {}
+        if all(value is None for value in counts.values()):
+            return {}
+        self._expected.update(counts)
+        return counts
 
     async def env(self) -> StreamEnv:
         if self._env is None:
@@ -202,26 +239,15 @@ class EventStage:
     async def _ready(self, kind: str, rows: list[dict[str, Any]]) -> None:
         await self.origins_ready(STREAMS[kind], rows)
 
-    async def run_streams(self, specs: list[StreamSpec]) -> list[StreamOutcome]:
-        if not specs:
-            return []
-        env = await self.env()
-        # Counting only feeds the live progress (ETA): beside the copy, and only when shown.
-        counting = asyncio.create_task(self._count(env, specs) if self.on_totals else asyncio.sleep(0))
-
-        outcomes = list(await asyncio.gather(*(self._run_one(env, spec) for spec in specs)))
-        await counting
-        for outcome in outcomes:
-            outcome.expected_rows = self._expected.get(outcome.spec.src_id)
-        return outcomes
-
-    async def _run_one(self, env: StreamEnv, spec: StreamSpec) -> StreamOutcome:
+    async def _run_group(self, env: StreamEnv, specs: list[StreamSpec]) -> list[StreamOutcome]:
         async with self.slots:
-            outcome = await Stream(env, spec).run()
-        narrate.stream_finished(
-            spec.kind, spec.name, outcome.rows_written, outcome.rows_failed, outcome.duration_s
-        )
-        return outcome
+            outcomes = await Stream(env, specs).run()
+        for outcome in outcomes:
+            spec = outcome.spec
+            narrate.stream_finished(
+                spec.kind, spec.name, outcome.rows_written, outcome.rows_failed, outcome.duration_s
+            )
+        return outcomes
 
     async def _count(self, env: StreamEnv, specs: list[StreamSpec]) -> None:
         """Rows to expect per container, for progress (ETA) and the report."""
@@ -234,8 +260,12 @@ class EventStage:
                     return spec.src_id, None
 
         self._expected.update(await asyncio.gather(*(count(spec) for spec in specs)))
+        self._add_totals(specs)
+
+    def _add_totals(self, specs: list[StreamSpec]) -> None:
+        """Containers start one by one: the progress totals grow with them."""
         kinds = set()
-        for spec in specs:  # containers start one by one: the totals grow with them
+        for spec in specs:
             self._totals[spec.kind] = self._totals.get(spec.kind, 0) + (self._expected.get(spec.src_id) or 0)
             kinds.add(spec.kind)
         for kind in sorted(kinds):

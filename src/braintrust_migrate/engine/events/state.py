@@ -83,9 +83,11 @@ class EventState:
         return StreamState(*row)
 
     def save(self, state: StreamState) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO streams (stream, kind, src_id, dest_id, checkpoint, cursor, rows_read,"
-            " rows_written, rows_failed, bytes, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        self.save_all([state])
+
+    def save_all(self, states: list[StreamState]) -> None:
+        """Streams' states in one transaction (a shared stream moves all its members at once)."""
+        rows = [
             (
                 state.stream,
                 state.kind,
@@ -99,8 +101,19 @@ class EventState:
                 state.bytes,
                 state.status,
                 time.time(),
-            ),
+            )
+            for state in states
+        ]
+        sql = (
+            "INSERT OR REPLACE INTO streams (stream, kind, src_id, dest_id, checkpoint, cursor, rows_read,"
+            " rows_written, rows_failed, bytes, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
+        if len(rows) == 1:
+            self.db.execute(sql, rows[0])
+            return
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(sql, rows)
 
     def record_failure(self, stream: str, row_id: str, size: int, error: str) -> None:
         self.db.execute(

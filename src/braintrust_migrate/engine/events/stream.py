@@ -113,6 +113,7 @@ class StreamOutcome:
     duration_s: float = 0.0
     reader: str = "btql"
     error: str | None = None
+    read_with: int = 0  # other containers read in the same shared stream
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +135,7 @@ class StreamOutcome:
             "notes": self.notes,
             "duration_s": round(self.duration_s, 2),
             "reader": self.reader,
+            "read_with": self.read_with,
             "error": self.error,
         }
 
@@ -165,54 +167,118 @@ class _Seen:
         return self.events.seen(self.stream, row_id)
 
 
+@dataclass
+class Member:
+    """One container a stream copies, with its own checkpoint, counts and failures. A shared
+    stream reads several in one keyset (their rows interleaved in `_pagination_key` order): each
+    member's checkpoint moves to the key of every acknowledged batch that holds none of its
+    failed rows, so a resume (shared or not) starts each container exactly where it stood."""
+
+    spec: StreamSpec
+    state: StreamState
+    outcome: StreamOutcome
+    failures: set[str]  # ids with a failure on record (earlier runs', then this one's)
+    notes: RowNotes = field(default_factory=RowNotes)
+    blocked: bool = False
+
+
 class Stream:
-    def __init__(self, env: StreamEnv, spec: StreamSpec) -> None:
-        self.env, self.spec = env, spec
-        self.state: StreamState = env.events.load(spec.kind, spec.src_id, spec.dest_id, fresh=env.fresh)
-        self.outcome = StreamOutcome(spec)
-        self.notes = RowNotes()
+    """The rows of one container, or (`specs` of several) of several small ones read through one
+    BTQL query and written through the cross-object insert."""
+
+    def __init__(self, env: StreamEnv, specs: StreamSpec | list[StreamSpec]) -> None:
+        self.env = env
+        specs = [specs] if isinstance(specs, StreamSpec) else specs
+        self.members: dict[str, Member] = {}
+        for spec in specs:
+            state = env.events.load(spec.kind, spec.src_id, spec.dest_id, fresh=env.fresh)
+            failures = {str(f["row_id"]) for f in env.events.failures(state.stream)}
+            self.members[spec.src_id] = Member(spec, state, StreamOutcome(spec), failures)
+        self.first = next(iter(self.members.values()))
+        self.shared = len(self.members) > 1
+        self.spec = self.first.spec  # one container's stream (pinned versions, /fetch): that one
         self.inserter = Inserter(
             env.dest,
-            spec.kind,
-            spec.dest_id,
+            self.spec.kind,
+            None if self.shared else self.spec.dest_id,
             max_rows=env.max_rows,
             max_bytes=env.max_bytes,
             attachments=env.attachments,
+            routes={m.spec.src_id: m.spec.dest_id for m in self.members.values()} if self.shared else None,
         )
         self._slots = asyncio.Semaphore(INSERTS_PER_STREAM)
-        self._done: dict[int, tuple[str | None, bool]] = {}  # batch seq -> (last key, ok)
+        self._done: dict[int, tuple[str | None, set[str]]] = {}  # batch seq -> (last key, failed members)
         self._next_commit = 0
-        self._blocked = False
         self._page_seen: dict[int, list[str]] = {}  # /fetch: ids first seen on the page a batch ends
-        # Ids with a failure recorded in the state (earlier runs', then this one's): cleared once written.
-        self._failures = {str(f["row_id"]) for f in env.events.failures(self.state.stream)}
+        self.reader = "btql"
 
-    async def run(self) -> StreamOutcome:
+    # One container's view, for what only a stream of one does (pinned dataset versions).
+    @property
+    def state(self) -> StreamState:
+        return self.first.state
+
+    @property
+    def outcome(self) -> StreamOutcome:
+        return self.first.outcome
+
+    @property
+    def notes(self) -> RowNotes:
+        return self.first.notes
+
+    @property
+    def _blocked(self) -> bool:
+        return all(m.blocked for m in self.members.values())
+
+    @_blocked.setter
+    def _blocked(self, value: bool) -> None:
+        for member in self.members.values():
+            member.blocked = value
+
+    async def run(self) -> list[StreamOutcome]:
         started = time.perf_counter()
-        self.state.status = "running"
-        self.env.events.save(self.state)
+        for member in self.members.values():
+            member.state.status = "running"
+        self._save()
+        error: str | None = None
         try:
             with rare_collections():
                 await self._pump()
-        except ApiError as error:
-            self.outcome.status, self.outcome.error = "failed", error.message
-        self.outcome.duration_s = time.perf_counter() - started
-        if self.outcome.status == "done" and (self._blocked or self.outcome.rows_failed):
-            self.outcome.status = "failed"
-        self.state.status = self.outcome.status
-        self.env.events.save(self.state)
-        self._notes()
-        return self.outcome
+        except ApiError as failure:
+            error = failure.message
+        elapsed = time.perf_counter() - started
+        outcomes = []
+        for member in self.members.values():
+            outcome = member.outcome
+            outcome.duration_s, outcome.reader = elapsed, self.reader
+            outcome.read_with = len(self.members) - 1
+            if error is not None:
+                outcome.status, outcome.error = "failed", error
+            elif member.blocked or outcome.rows_failed:
+                outcome.status = "failed"
+            member.state.status = outcome.status
+            self._notes(member)
+            outcomes.append(outcome)
+        self._save()
+        return outcomes
+
+    def _after_key(self) -> str | None:
+        """Where the read starts: the earliest member's checkpoint (None: from the start)."""
+        keys = [m.state.checkpoint for m in self.members.values()]
+        return None if None in keys else min(k for k in keys if k is not None)
+
+    def _reader(self) -> RowReader:
+        env, spec = self.env, self.spec
+        if not self.shared:
+            return env.source.rows(spec.kind, spec.src_id, env.page_size, env.window, self.state.checkpoint)
+        ids = list(self.members)
+        return env.source.shared_rows(spec.kind, ids, env.page_size, env.window, self._after_key())
 
     async def _pump(self) -> None:
-        pinned = PinnedDataset(self) if self.spec.pins else None  # its pinned versions first, in order
+        pinned = PinnedDataset(self) if self.spec.pins and not self.shared else None
         if pinned and not await pinned.replay():
             return
-        reader = self.env.source.rows(
-            self.spec.kind, self.spec.src_id, self.env.page_size, self.env.window, self.state.checkpoint
-        )
         queue: asyncio.Queue[tuple[Page, int] | None] = asyncio.Queue(maxsize=2)
-        producer = asyncio.create_task(self._produce(reader, queue))
+        producer = asyncio.create_task(self._produce(self._reader(), queue))
         writes: set[asyncio.Task[None]] = set()
         seq = 0
         try:
@@ -222,13 +288,13 @@ class Stream:
                 if not batches:  # every row filtered out (fetch duplicates): only the resume point moves
                     await self.env.budget.release(held)
                     self._page_seen[seq] = page.seen
-                    self._done[seq] = (page.last_key, True)
+                    self._done[seq] = (page.last_key, set())
                     seq += 1
                     self._advance()
                     continue
                 # Where a later run resumes once a batch is acknowledged: the keyset key of its last
                 # row; for /fetch, the page's cursor, valid only after the page's last batch.
-                if self.outcome.reader == "btql":
+                if self.reader == "btql":
                     resumes = [batch[-1].key for batch in batches]
                 else:
                     resumes = [*[None] * (len(batches) - 1), page.last_key]
@@ -265,7 +331,9 @@ class Stream:
             try:
                 await self._feed(reader.pages(), queue)
             except NoBtql:
-                self.outcome.reader = "fetch"
+                if self.shared:  # shared only after a BTQL count: the data plane has it
+                    raise
+                self.reader = "fetch"
                 fetch = self.env.source.fetch_rows(
                     self.spec.kind,
                     self.spec.src_id,
@@ -294,117 +362,187 @@ class Stream:
     async def _prepare(self, page: Page) -> list[list[Encoded]]:
         if self.env.ready is not None:
             await self.env.ready(self.spec.kind, page.rows)
-        self.outcome.rows_read += len(page.rows)
-        self.outcome.bytes += page.nbytes
-        self.state.rows_read += len(page.rows)
-        self.state.bytes += page.nbytes
-        kind, resolve, notes = self.spec.kind, self.env.resolve, self.notes
+        if self.shared:
+            return await self._prepare_shared(page)
+        self._count_read(self.first, len(page.rows), page.nbytes)
+        kind, resolve, notes = self.spec.kind, self.env.resolve, self.first.notes
         attachments = self.env.attachments if self.env.copy_attachments else None
         if attachments is None:  # the common case, one tight loop per page
             items = [encode(to_insert(source, kind, resolve, notes), source) for source in page.rows]
             return self.inserter.batches(items)
         items = []
         for source in page.rows:
-            row = to_insert(source, kind, resolve, notes)
-            problems: list[str] = []
-            await rewrite_attachments(row, attachments, problems)
-            self.outcome.notes += problems[:5]
-            items.append(encode(row, source))
+            items.append(await self._encode_with_attachments(source, self.first, attachments))
         return self.inserter.batches(items)
+
+    async def _prepare_shared(self, page: Page) -> list[list[Encoded]]:
+        """Each row to its member; rows a member's own checkpoint has passed are not sent again."""
+        kind, resolve = self.spec.kind, self.env.resolve
+        owner = STREAMS[kind].owner_field
+        attachments = self.env.attachments if self.env.copy_attachments else None
+        items: list[Encoded] = []
+        counted: dict[str, int] = {}
+        for source in page.rows:
+            member = self.members.get(str(source.get(owner)))
+            if member is None:
+                continue
+            checkpoint, key = member.state.checkpoint, source.get("_pagination_key")
+            if checkpoint is not None and isinstance(key, str) and key <= checkpoint:
+                continue
+            src_id = member.spec.src_id
+            counted[src_id] = counted.get(src_id, 0) + 1
+            if attachments is None:
+                items.append(encode(to_insert(source, kind, resolve, member.notes), source, src_id))
+            else:
+                items.append(await self._encode_with_attachments(source, member, attachments))
+        for src_id, rows in counted.items():  # the page's bytes shared out by rows
+            self._count_read(self.members[src_id], rows, page.nbytes * rows // max(1, len(page.rows)))
+        return self.inserter.batches(items)
+
+    async def _encode_with_attachments(
+        self, source: dict[str, Any], member: Member, attachments: Attachments
+    ) -> Encoded:
+        row = to_insert(source, self.spec.kind, self.env.resolve, member.notes)
+        problems: list[str] = []
+        await rewrite_attachments(row, attachments, problems)
+        member.outcome.notes += problems[:5]
+        return encode(row, source, member.spec.src_id if self.shared else None)
+
+    @staticmethod
+    def _count_read(member: Member, rows: int, nbytes: int) -> None:
+        member.outcome.rows_read += rows
+        member.outcome.bytes += nbytes
+        member.state.rows_read += rows
+        member.state.bytes += nbytes
+
+    def _member_of(self, item: Encoded) -> Member:
+        return self.members[item.container] if item.container is not None else self.first
 
     async def _write(
         self, seq: int, batch: list[Encoded], resume: str | None, held: int, page_left: list[int]
     ) -> None:
-        ok = False
+        failed: set[str] = {m.spec.src_id for m in self._members_in(batch)}  # until it went through
         try:
             result = await self.inserter.send(batch)
-            comments_ok = await self._after_write(batch, result)
-            ok = comments_ok and not result.failed
+            failed = await self._after_write(batch, result)
         except ApiError as error:
             self._fail(batch, error.message)
         finally:
             self._slots.release()
-            self._done[seq] = (resume, ok)
+            self._done[seq] = (resume, failed)
             self._advance()
             page_left[0] -= 1
             if page_left[0] == 0:
                 await self.env.budget.release(held)
 
-    async def _after_write(self, batch: list[Encoded], result: BatchResult) -> bool:
+    def _members_in(self, batch: list[Encoded]) -> list[Member]:
+        if not self.shared:
+            return [self.first]
+        return [self.members[src_id] for src_id in dict.fromkeys(str(item.container) for item in batch)]
+
+    def _split(self, batch: list[Encoded]) -> dict[str, list[Encoded]]:
+        """A batch's items per member."""
+        if not self.shared:
+            return {self.spec.src_id: batch}
+        out: dict[str, list[Encoded]] = {}
+        for item in batch:
+            out.setdefault(str(item.container), []).append(item)
+        return out
+
+    async def _after_write(self, batch: list[Encoded], result: BatchResult) -> set[str]:
+        """Account for a sent batch per member; the members whose checkpoint it must hold."""
+        failed: set[str] = set()
         failed_ids = {row_id for row_id, _, _ in result.failed}
-        for row_id, size, reason in result.failed:
-            self.outcome.rows_failed += 1
-            self.outcome.failed_rows.append({"row_id": row_id, "size": size, "reason": reason})
-            self.env.events.record_failure(self.state.stream, row_id, size, reason)
-            self._failures.add(row_id)
-        self.outcome.rows_written += len(result.written)
-        self.outcome.offloaded += result.offloaded
-        self.state.rows_written += len(result.written)
-        # Only rows with a failure on record (this run's or an earlier one's) have one to clear.
-        if self._failures and (cleared := [r for r in result.written if r in self._failures]):
-            self.env.events.clear_failure(self.state.stream, cleared)
-            self._failures.difference_update(cleared)
-        # Acknowledged: ours. --sync-deletes deletes only rows recorded here (~100 B/id, 1 commit/batch).
-        self.env.events.mark_copied(self.state.stream, result.written)
-        self.env.on_rows(self.spec, len(result.written), sum([i.size for i in batch]))
-        written = [item for item in batch if item.row_id not in failed_ids] if failed_ids else batch
-        comments_ok = await self._copy_comments(written)
-        return comments_ok
+        if failed_ids:
+            by_id = {item.row_id: item for item in batch}
+            for row_id, size, reason in result.failed:
+                member = self._member_of(by_id[row_id]) if row_id in by_id else self.first
+                self._record_failure(member, row_id, size, reason)
+                failed.add(member.spec.src_id)
+        for src_id, items in self._split(batch).items():
+            member = self.members[src_id]
+            written = [item for item in items if item.row_id not in failed_ids] if failed_ids else items
+            written_ids = [item.row_id for item in written]
+            if result.offloaded:
+                offloaded = set(result.offloaded)
+                member.outcome.offloaded += sum(1 for item in written if item.row_id in offloaded)
+            member.outcome.rows_written += len(written_ids)
+            member.state.rows_written += len(written_ids)
+            # Only rows with a failure on record (this run's or an earlier one's) have one to clear.
+            if member.failures and (cleared := [r for r in written_ids if r in member.failures]):
+                self.env.events.clear_failure(member.state.stream, cleared)
+                member.failures.difference_update(cleared)
+            # Acknowledged: ours. --sync-deletes deletes only rows recorded here (~100 B/id, 1 commit/batch).
+            self.env.events.mark_copied(member.state.stream, written_ids)
+            self.env.on_rows(member.spec, len(written_ids), sum([i.size for i in items]))
+            if not await self._copy_comments(member, written):
+                failed.add(src_id)
+        return failed
+
+    def _record_failure(self, member: Member, row_id: str, size: int, reason: str) -> None:
+        member.failures.add(row_id)
+        member.outcome.rows_failed += 1
+        member.outcome.failed_rows.append({"row_id": row_id, "size": size, "reason": reason})
+        self.env.events.record_failure(member.state.stream, row_id, size, reason)
 
     def _fail(self, batch: list[Encoded], reason: str) -> None:
         for item in batch:
-            row_id = item.row_id
-            self._failures.add(row_id)
-            self.outcome.rows_failed += 1
-            self.outcome.failed_rows.append({"row_id": row_id, "size": item.size, "reason": reason})
-            self.env.events.record_failure(self.state.stream, row_id, item.size, reason)
+            self._record_failure(self._member_of(item), item.row_id, item.size, reason)
 
     def _advance(self) -> None:
-        """Move the checkpoint over the longest run of acknowledged batches; a failure stops it.
-        Saved at every move (one small SQLite write), so a kill at any moment loses no
-        acknowledged batch and a resume never reads one again."""
+        """Move each member's checkpoint over the longest run of acknowledged batches; a batch
+        with failed rows of a member stops that member's. Saved at every move (one small SQLite
+        write), so a kill at any moment loses no acknowledged batch and a resume never reads
+        one again."""
         moved = False
-        while not self._blocked and self._next_commit in self._done:
-            key, ok = self._done.pop(self._next_commit)
-            if not ok:
-                self._blocked = True
+        members = list(self.members.values())
+        while self._next_commit in self._done:
+            if all(m.blocked for m in members):
                 break
+            key, failed = self._done.pop(self._next_commit)
+            for member in members:
+                if member.spec.src_id in failed:
+                    member.blocked = True
             seen = self._page_seen.pop(self._next_commit, None)
-            if seen:
+            if seen and not failed:
                 self.env.events.mark_seen(self.state.stream, seen)
             if key:
-                if self.outcome.reader == "fetch":
-                    self.state.cursor = key
-                else:
-                    self.state.checkpoint = key
-                moved = True
+                for member in members:
+                    if member.blocked:
+                        continue
+                    if self.reader == "fetch":
+                        member.state.cursor = key
+                    elif member.state.checkpoint is None or key > member.state.checkpoint:
+                        member.state.checkpoint = key
+                    moved = True
             self._next_commit += 1
         if moved:
             self._save()
 
     def _save(self) -> None:
-        self.env.events.save(self.state)
+        self.env.events.save_all([m.state for m in self.members.values()])
 
-    async def _copy_comments(self, items: list[Encoded]) -> bool:
+    async def _copy_comments(self, member: Member, items: list[Encoded]) -> bool:
         """Comments of written rows, exactly once (see comments.py); False holds the checkpoint."""
-        copier = CommentCopier(
-            self.env.dest, self.spec.kind, self.spec.dest_id, self.env.events, self.state.stream
-        )
+        if not any(item.comments for item in items):
+            return True
+        spec = member.spec
+        copier = CommentCopier(self.env.dest, spec.kind, spec.dest_id, self.env.events, member.state.stream)
         result = await copier.copy(items)
-        self.outcome.comments += result.copied
-        self.outcome.notes += [n for n in result.notes if n not in self.outcome.notes]
+        member.outcome.comments += result.copied
+        member.outcome.notes += [n for n in result.notes if n not in member.outcome.notes]
         return result.ok
 
-    def _notes(self) -> None:
-        if self.notes.origins_dropped:
-            self.outcome.notes.append(
-                f"{self.notes.origins_dropped} rows lost their origin (its container was not migrated)"
+    @staticmethod
+    def _notes(member: Member) -> None:
+        notes, outcome = member.notes, member.outcome
+        if notes.origins_dropped:
+            outcome.notes.append(
+                f"{notes.origins_dropped} rows lost their origin (its container was not migrated)"
             )
-        if self.notes.audit_rows:
-            self.outcome.notes.append(
-                f"{self.notes.audit_rows} rows have audit_data, which the API cannot write"
-            )
-        if self.notes.classified_rows:
-            self.outcome.notes.append(
-                f"{self.notes.classified_rows} rows have classifications, which the API cannot write"
+        if notes.audit_rows:
+            outcome.notes.append(f"{notes.audit_rows} rows have audit_data, which the API cannot write")
+        if notes.classified_rows:
+            outcome.notes.append(
+                f"{notes.classified_rows} rows have classifications, which the API cannot write"
             )

@@ -247,9 +247,9 @@ class PinnedDataset:
         stream = self.stream
         try:
             result = await stream.inserter.send(batch)
-            comments_ok = await stream._after_write(batch, result)
+            held_back = await stream._after_write(batch, result)
             self.versions += len(result.written)
-            if result.failed or not comments_ok:  # the pin is written again next run
+            if result.failed or held_back:  # the pin is written again next run
                 self._failed = True
         except ApiError as error:
             stream._fail(batch, error.message)

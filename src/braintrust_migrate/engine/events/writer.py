@@ -25,13 +25,14 @@ class Encoded:
     key: str | None  # source _pagination_key
     src_xact: int | None
     comments: list[dict[str, Any]] = field(default_factory=list)
+    container: str | None = None  # its source container, when one stream reads several
 
     @property
     def row_id(self) -> str:
         return str(self.row.get("id"))
 
 
-def encode(row: dict[str, Any], source: dict[str, Any]) -> Encoded:
+def encode(row: dict[str, Any], source: dict[str, Any], container: str | None = None) -> Encoded:
     xact = source.get("_xact_id")
     comments = source.get("comments")
     return Encoded(
@@ -40,34 +41,35 @@ def encode(row: dict[str, Any], source: dict[str, Any]) -> Encoded:
         source.get("_pagination_key"),
         int(xact) if isinstance(xact, str) and xact.isdigit() else None,
         list(comments) if comments else [],
+        container,
     )
-
-
-def body(batch: list[Encoded]) -> bytes:
-    """The insert body: the batch's rows encoded in one go."""
-    return orjson.dumps({"events": [item.row for item in batch]})
 
 
 @dataclass
 class BatchResult:
     written: list[str] = field(default_factory=list)
     failed: list[tuple[str, int, str]] = field(default_factory=list)  # (row id, size, reason)
-    offloaded: int = 0
+    offloaded: list[str] = field(default_factory=list)  # ids of rows sent with fields in attachments
 
 
 class Inserter:
+    """Inserts into one destination container (`dest_id`), or with `routes` (source container ->
+    destination container) into several through the cross-object `/v1/insert`."""
+
     def __init__(
         self,
         dest: ApiClient,
         kind: str,
-        dest_id: str,
+        dest_id: str | None,
         *,
         max_rows: int,
         max_bytes: int,
         attachments: Attachments | None = None,
+        routes: dict[str, str] | None = None,
     ) -> None:
         self.dest = dest
-        self.path = f"/v1/{kind}/{dest_id}/insert"
+        self.kind, self.routes = kind, routes
+        self.path = "/v1/insert" if routes else f"/v1/{kind}/{dest_id}/insert"
         self.max_rows = max_rows
         self.max_bytes = max_bytes
         self.attachments = attachments
@@ -75,6 +77,8 @@ class Inserter:
     def batches(self, items: list[Encoded]) -> list[list[Encoded]]:
         """Consecutive groups within the row and byte bounds. (Pinned dataset versions are
         written separately, in order: see versions.py.)"""
+        if self.routes is not None:
+            return self._routed_batches(items)
         out: list[list[Encoded]] = []
         current: list[Encoded] = []
         size = ENVELOPE
@@ -88,6 +92,41 @@ class Inserter:
             out.append(current)
         return out
 
+    def _routed_batches(self, items: list[Encoded]) -> list[list[Encoded]]:
+        """As `batches`, counting the cross-object body's envelope of each destination container."""
+        assert self.routes is not None
+        envelope = len(orjson.dumps({self.kind: {}}))
+        out: list[list[Encoded]] = []
+        current: list[Encoded] = []
+        size, present = envelope, set[str]()
+        for item in items:
+            dest = self.routes[str(item.container)]
+            extra = item.size + (0 if dest in present else len(orjson.dumps({dest: {"events": []}})))
+            if current and (len(current) >= self.max_rows or size + extra > self.max_bytes):
+                out.append(current)
+                current, size, present = [], envelope, set()
+                extra = item.size + len(orjson.dumps({dest: {"events": []}}))
+            current.append(item)
+            present.add(dest)
+            size += extra
+        if current:
+            out.append(current)
+        return out
+
+    def body(self, batch: list[Encoded]) -> bytes:
+        """The request body: the batch's rows encoded in one go."""
+        if self.routes is None:
+            return orjson.dumps({"events": [item.row for item in batch]})
+        return orjson.dumps(self.wrap([(item, item.row) for item in batch]))
+
+    def wrap(self, rows: list[tuple[Encoded, dict[str, Any]]]) -> dict[str, Any]:
+        if self.routes is None:
+            return {"events": [row for _, row in rows]}
+        by_dest: dict[str, list[dict[str, Any]]] = {}
+        for item, row in rows:
+            by_dest.setdefault(self.routes[str(item.container)], []).append(row)
+        return {self.kind: {dest: {"events": events} for dest, events in by_dest.items()}}
+
     async def send(self, batch: list[Encoded]) -> BatchResult:
         result = BatchResult()
         await self._send(batch, result)
@@ -95,7 +134,7 @@ class Inserter:
 
     async def _send(self, batch: list[Encoded], result: BatchResult) -> None:
         try:
-            self.dest.decode(await self.dest.request("POST", self.path, content=body(batch)))
+            self.dest.decode(await self.dest.request("POST", self.path, content=self.body(batch)))
         except PayloadTooLargeError:
             if len(batch) > 1:
                 middle = len(batch) // 2
@@ -128,7 +167,7 @@ class Inserter:
             if smaller is None:
                 break
             try:
-                await self.dest.post_json(self.path, {"events": [smaller]})
+                await self.dest.post_json(self.path, self.wrap([(item, smaller)]))
             except PayloadTooLargeError:
                 target //= 2
                 continue
@@ -136,6 +175,6 @@ class Inserter:
                 result.failed.append((row_id, item.size, error.message))
                 return
             result.written.append(row_id)
-            result.offloaded += 1
+            result.offloaded.append(row_id)
             return
         result.failed.append((row_id, item.size, "row_too_large even with its large fields in attachments"))

@@ -1,0 +1,36 @@
+"""Which containers share one read: small ones, packed together, so an org of many small
+experiments or datasets costs a few BTQL queries and cross-object inserts instead of a query,
+an insert and a count each. A container too big, pinned, or of unknown size reads alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+# Containers per shared read: one BTQL `from:` lists them all.
+SHARE_IDS = 100
+# A shared read holds at most this many pages of rows, so many groups still run side by side.
+SHARE_PAGES = 2
+
+
+def plan_shares(
+    ids: Iterable[str], counts: dict[str, int | None], share_below: int, page_size: int, alone: set[str]
+) -> list[list[str]]:
+    """Read groups: each container of more than `share_below` rows, of unknown
+    size, or in `alone` by itself; the rest packed greedily up to SHARE_PAGES pages and SHARE_IDS."""
+    groups: list[list[str]] = []
+    current: list[str] = []
+    rows = 0
+    budget = max(page_size * SHARE_PAGES, share_below)
+    for src_id in ids:
+        count = counts.get(src_id)
+        if count is None or count > share_below or src_id in alone:
+            groups.append([src_id])
+            continue
+        if current and (len(current) >= SHARE_IDS or rows + count > budget):
+            groups.append(current)
+            current, rows = [], 0
+        current.append(src_id)
+        rows += count
+    if current:
+        groups.append(current)
+    return groups

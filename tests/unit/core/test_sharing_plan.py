@@ -1,0 +1,33 @@
+"""Which containers share a read: small ones packed together, big / pinned / uncounted ones alone."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from braintrust_migrate.engine.events.sharing import SHARE_IDS, SHARE_PAGES, plan_shares
+
+
+def test_small_ones_are_packed_and_the_rest_read_alone() -> None:
+    counts: dict[str, int | None] = {"a": 400, "b": 5000, "c": 700, "d": 900, "e": None, "f": 0, "g": 10}
+    groups = plan_shares(list(counts), counts, 1000, 1000, alone={"g"})
+    assert sorted(groups) == [["a", "c", "d", "f"], ["b"], ["e"], ["g"]]  # 400 + 700 + 900 + 0 <= 2 pages
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    counts=st.lists(st.one_of(st.none(), st.integers(0, 3000)), max_size=300),
+    share_below=st.integers(0, 2000),
+    page=st.integers(10, 1000),
+)
+def test_every_container_is_in_exactly_one_group_within_the_bounds(counts, share_below, page) -> None:
+    ids = [f"c{n}" for n in range(len(counts))]
+    by_id = dict(zip(ids, counts, strict=True))
+    groups = plan_shares(ids, by_id, share_below, page, alone=set())
+    assert sorted(i for group in groups for i in group) == sorted(ids)  # each exactly once
+    for group in groups:
+        if len(group) == 1:
+            continue
+        assert len(group) <= SHARE_IDS
+        assert all(by_id[i] is not None and by_id[i] <= share_below for i in group)
+        assert sum(by_id[i] or 0 for i in group) <= max(page * SHARE_PAGES, share_below)
