@@ -155,7 +155,7 @@ def known_from_state(ctx: RunContext) -> None:
 
 # Tables copied per stream taken from a shard (its record is newer than the pair's).
 _PER_STREAM = ("stream_failures", "fetch_seen")
-_KEPT = ("copied_rows", "copied_comments", "copied_attachments")  # sets: union
+_KEPT = ("copied_rows", "copied_batches", "copied_comments", "copied_attachments")  # sets: union
 
 
 def fold(pair: Path, state: StateStore) -> list[str]:

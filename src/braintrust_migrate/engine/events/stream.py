@@ -29,6 +29,8 @@ log = get_logger(__name__)
 
 INSERTS_PER_STREAM = 4
 FAILED_SAMPLE = 50
+SIZE_SLACK = 4096  # bytes of a request beyond its rows (envelope) that a page-level size may not use
+ROUTE_SLACK = 64  # the cross-object body's envelope per destination container
 
 
 # Rows are held parsed (Python objects take about 3x their JSON), so a page is charged that.
@@ -368,7 +370,10 @@ class Stream:
         kind, resolve, notes = self.spec.kind, self.env.resolve, self.first.notes
         attachments = self.env.attachments if self.env.copy_attachments else None
         if attachments is None:  # the common case, one tight loop per page
-            items = [encode(to_insert(source, kind, resolve, notes), source) for source in page.rows]
+            size = self._mean_size(page)
+            items = [
+                encode(to_insert(source, kind, resolve, notes), source, None, size) for source in page.rows
+            ]
             return self.inserter.batches(items)
         items = []
         for source in page.rows:
@@ -382,6 +387,7 @@ class Stream:
         attachments = self.env.attachments if self.env.copy_attachments else None
         items: list[Encoded] = []
         counted: dict[str, int] = {}
+        size = self._mean_size(page)
         for source in page.rows:
             member = self.members.get(str(source.get(owner)))
             if member is None:
@@ -392,7 +398,7 @@ class Stream:
             src_id = member.spec.src_id
             counted[src_id] = counted.get(src_id, 0) + 1
             if attachments is None:
-                items.append(encode(to_insert(source, kind, resolve, member.notes), source, src_id))
+                items.append(encode(to_insert(source, kind, resolve, member.notes), source, src_id, size))
             else:
                 items.append(await self._encode_with_attachments(source, member, attachments))
         for src_id, rows in counted.items():  # the page's bytes shared out by rows
@@ -407,6 +413,16 @@ class Stream:
         await rewrite_attachments(row, attachments, problems)
         member.outcome.notes += problems[:5]
         return encode(row, source, member.spec.src_id if self.shared else None)
+
+    def _mean_size(self, page: Page) -> int | None:
+        """A row's size as the page's mean when the whole page, encoded again, fits in one request:
+        then no batch cut from it can pass the byte cap, and no row needs encoding to be measured
+        (~3.5 us of CPU per row). An insert row is the source row less server fields, so it is
+        smaller, up to re-encoded numbers and translated ids: hence the slack. A destination that
+        still answers 413 gets the batch split (writer.py). None: measure every row."""
+        rows = len(page.rows)
+        fits = page.nbytes * 5 // 4 + SIZE_SLACK + ROUTE_SLACK * len(self.members) <= self.inserter.max_bytes
+        return page.nbytes // rows + 1 if rows and fits else None
 
     @staticmethod
     def _count_read(member: Member, rows: int, nbytes: int) -> None:
@@ -487,7 +503,7 @@ class Stream:
 
     def _fail(self, batch: list[Encoded], reason: str) -> None:
         for item in batch:
-            self._record_failure(self._member_of(item), item.row_id, item.size, reason)
+            self._record_failure(self._member_of(item), item.row_id, item.exact_size(), reason)
 
     def _advance(self) -> None:
         """Move each member's checkpoint over the longest run of acknowledged batches; a batch

@@ -21,7 +21,7 @@ class Encoded:
     source page: holding its JSON bytes instead measured ~100 MiB more at the same budget."""
 
     row: dict[str, Any]
-    size: int
+    size: int  # its encoded bytes, or the mean row of a page that fits one request whole (estimate)
     key: str | None  # source _pagination_key
     src_xact: int | None
     comments: list[dict[str, Any]] = field(default_factory=list)
@@ -31,13 +31,20 @@ class Encoded:
     def row_id(self) -> str:
         return str(self.row.get("id"))
 
+    def exact_size(self) -> int:
+        """Its encoded bytes (+1 separator), for what a report or a lone-row decision needs."""
+        return len(orjson.dumps(self.row)) + 1
 
-def encode(row: dict[str, Any], source: dict[str, Any], container: str | None = None) -> Encoded:
+
+def encode(
+    row: dict[str, Any], source: dict[str, Any], container: str | None = None, size: int | None = None
+) -> Encoded:
+    """`size`: a page-level estimate that spares encoding each row twice (see stream.py)."""
     xact = source.get("_xact_id")
     comments = source.get("comments")
     return Encoded(
         row,
-        len(orjson.dumps(row)) + 1,
+        len(orjson.dumps(row)) + 1 if size is None else size,
         source.get("_pagination_key"),
         int(xact) if isinstance(xact, str) and xact.isdigit() else None,
         list(comments) if comments else [],
@@ -144,25 +151,25 @@ class Inserter:
             await self._oversize(batch[0], result)
             return
         except ApiError as error:
-            result.failed += [(item.row_id, item.size, error.message) for item in batch]
+            result.failed += [(item.row_id, item.exact_size(), error.message) for item in batch]
             return
         result.written += [item.row_id for item in batch]
 
     async def _oversize(self, item: Encoded, result: BatchResult) -> None:
         """Offload fields to attachments, halving the target until the destination accepts it."""
-        row_id = item.row_id
+        row_id, size = item.row_id, item.exact_size()
         if self.attachments is None:
-            result.failed.append((row_id, item.size, "row_too_large"))
+            result.failed.append((row_id, size, "row_too_large"))
             return
-        target = min(self.max_bytes, item.size // 2)
+        target = min(self.max_bytes, size // 2)
         for _ in range(OFFLOAD_ROUNDS):
             try:
                 smaller = await self.attachments.offload(item.row, target)
             except AttachmentsUnsupported:
-                result.failed.append((row_id, item.size, "row_too_large: the destination has no attachments"))
+                result.failed.append((row_id, size, "row_too_large: the destination has no attachments"))
                 return
             except ApiError as error:
-                result.failed.append((row_id, item.size, f"row_too_large: {error.message}"))
+                result.failed.append((row_id, size, f"row_too_large: {error.message}"))
                 return
             if smaller is None:
                 break
@@ -172,9 +179,9 @@ class Inserter:
                 target //= 2
                 continue
             except ApiError as error:
-                result.failed.append((row_id, item.size, error.message))
+                result.failed.append((row_id, size, error.message))
                 return
             result.written.append(row_id)
             result.offloaded.append(row_id)
             return
-        result.failed.append((row_id, item.size, "row_too_large even with its large fields in attachments"))
+        result.failed.append((row_id, size, "row_too_large even with its large fields in attachments"))
