@@ -63,6 +63,7 @@ class RunContext:
     dst_inv: Inventory
     nodes: dict[Key, Node] = field(default_factory=dict)
     known: dict[Key, str] = field(default_factory=dict)  # dest ids settled in this run
+    created: set[Key] = field(default_factory=set)  # objects this run created (empty when created)
     outcomes: list[Outcome] = field(default_factory=list)
     # Source objects the time window leaves out (experiments): references to them are dropped.
     outside_window: set[Key] = field(default_factory=set)
@@ -83,6 +84,8 @@ class RunContext:
 
     def record(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
+        if outcome.action == "created":
+            self.created.add((outcome.kind, outcome.source_id))
         narrate.object_outcome(outcome, self.options.dry_run)
         if not self.options.dry_run:  # a dry run leaves the state as it found it
             self.state.record_outcome(self.run_id, outcome.kind, outcome.source_id, outcome.to_dict())

@@ -9,9 +9,21 @@ from braintrust_migrate.engine.events.sharing import SHARE_IDS, SHARE_PAGES, pla
 
 
 def test_small_ones_are_packed_and_the_rest_read_alone() -> None:
-    counts: dict[str, int | None] = {"a": 400, "b": 5000, "c": 700, "d": 900, "e": None, "f": 0, "g": 10}
-    groups = plan_shares(list(counts), counts, 1000, 1000, alone={"g"})
-    assert sorted(groups) == [["a", "c", "d", "f"], ["b"], ["e"], ["g"]]  # 400 + 700 + 900 + 0 <= 2 pages
+    page = 1000
+    counts: dict[str, int | None] = {
+        "a": 300,
+        "b": 5000,
+        "c": 300,
+        "d": 300,
+        "e": None,
+        "f": 0,
+        "g": 10,
+        "h": 500,
+    }
+    groups = plan_shares(list(counts), counts, page, page, alone={"g"})
+    # a + c + d + f fit one shared read of SHARE_PAGES pages; h would pass it, so it starts the next.
+    assert SHARE_PAGES == 1
+    assert sorted(groups) == [["a", "c", "d", "f"], ["b"], ["e"], ["g"], ["h"]]
 
 
 @settings(max_examples=200, deadline=None)

@@ -111,7 +111,8 @@ class EventStage:
             return None
         pins = sorted(int(v) for v in self.pins(stream).get(node.src["id"], ()) if v.isdigit())
         project = node.project or node.name  # a project's own logs: the project
-        return StreamSpec(stream.kind, node.src["id"], dest_id, node.name, project, pins)
+        new_dest = node.key in self.ctx.created
+        return StreamSpec(stream.kind, node.src["id"], dest_id, node.name, project, pins, new_dest)
 
     async def settled(self, nodes: list[Node]) -> None:
         """Until every one of `nodes` is written (or given up): its destination id is final."""

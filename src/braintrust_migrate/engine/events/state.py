@@ -66,6 +66,7 @@ class StreamState:
     rows_failed: int = 0
     bytes: int = 0
     status: str = "pending"
+    new: bool = False  # made by this load (no run before had this stream); not stored
 
 
 class EventState:
@@ -81,7 +82,7 @@ class EventState:
             (stream,),
         ).fetchone()
         if row is None or fresh or row[3] != dest_id:
-            state = StreamState(stream, kind, src_id, dest_id)
+            state = StreamState(stream, kind, src_id, dest_id, new=row is None)
             self.db.execute("DELETE FROM fetch_seen WHERE stream = ?", (stream,))
             self.db.execute("DELETE FROM stream_failures WHERE stream = ?", (stream,))
             if row is not None and row[3] != dest_id:  # another destination container: not its rows

@@ -97,6 +97,8 @@ class StreamSpec:
     name: str
     project: str | None
     pins: list[int] = field(default_factory=list)  # source dataset versions others point at
+    # Its destination container was created by this run: no comment can be there but this run's.
+    new_dest: bool = False
 
 
 @dataclass
@@ -182,6 +184,10 @@ class Member:
     failures: set[str]  # ids with a failure on record (earlier runs', then this one's)
     notes: RowNotes = field(default_factory=RowNotes)
     blocked: bool = False
+    # Comments de-duplicated by this stream's own records, with no read of the destination: the
+    # container is new (this run made it, this stream never ran before, no pinned versions that
+    # write a row more than once) and no comment write has failed since (one may have landed).
+    comments_local: bool = False
 
 
 class Stream:
@@ -195,7 +201,9 @@ class Stream:
         for spec in specs:
             state = env.events.load(spec.kind, spec.src_id, spec.dest_id, fresh=env.fresh)
             failures = {str(f["row_id"]) for f in env.events.failures(state.stream)}
-            self.members[spec.src_id] = Member(spec, state, StreamOutcome(spec), failures)
+            member = Member(spec, state, StreamOutcome(spec), failures)
+            member.comments_local = spec.new_dest and state.new and not spec.pins
+            self.members[spec.src_id] = member
         self.first = next(iter(self.members.values()))
         self.shared = len(self.members) > 1
         self.spec = self.first.spec  # one container's stream (pinned versions, /fetch): that one
@@ -543,8 +551,17 @@ class Stream:
         if not any(item.comments for item in items):
             return True
         spec = member.spec
-        copier = CommentCopier(self.env.dest, spec.kind, spec.dest_id, self.env.events, member.state.stream)
+        copier = CommentCopier(
+            self.env.dest,
+            spec.kind,
+            spec.dest_id,
+            self.env.events,
+            member.state.stream,
+            member.comments_local,
+        )
         result = await copier.copy(items)
+        if not result.ok:
+            member.comments_local = False
         member.outcome.comments += result.copied
         member.outcome.notes += [n for n in result.notes if n not in member.outcome.notes]
         return result.ok
