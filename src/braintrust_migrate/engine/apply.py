@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 import re
@@ -13,7 +12,7 @@ from typing import Any
 
 from braintrust_migrate.client import ApiError
 from braintrust_migrate.client.errors import BadRequestError, ConflictError
-from braintrust_migrate.engine.checksum import checksum, differing_paths, normalize, project
+from braintrust_migrate.engine.checksum import body_copy, checksum, differing_paths, normalize, project
 from braintrust_migrate.engine.context import PLACEHOLDER_PREFIX, RunContext, is_placeholder, placeholder
 from braintrust_migrate.engine.graph import Node, target_keys
 from braintrust_migrate.engine.inventory import identity, load_owned, relist
@@ -59,7 +58,7 @@ async def translate(ctx: RunContext, node: Node, *, final: bool) -> Translation:
     Before `final`, a soft reference whose target is still pending is left out (and
     listed in `pending`); unresolvable references are removed and reported.
     """
-    body = copy.deepcopy(node.rt.body(node.src))
+    body = body_copy(node.rt.body(node.src))
     result = Translation(body)
     if ctx.names.active:
         ctx.rename(node.rt.kind, body)
@@ -311,7 +310,7 @@ def _drop_variants(kind: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for choice in itertools.product(*ways):
         if all(c == "keep" for c in choice):
             continue
-        variant = copy.deepcopy(body)
+        variant = body_copy(body)
         slots = find_slots(kind, variant)  # same walk, same order: indices match
         dropped: list[Slot] = []
         for how, members in zip(choice, groups, strict=True):
@@ -364,7 +363,7 @@ def _with_stale_pins(kind: str, body: dict[str, Any], dest_body: dict[str, Any])
     """`body` with each version pin replaced by the destination's where the destination pins an
     older version of the same (translated) target: what an earlier run wrote before that target
     was patched again. A pin to another target, or to a newer version, is left to differ."""
-    body = copy.deepcopy(body)
+    body = body_copy(body)
     for slot in find_slots(kind, body):
         field_name = slot.ref.version_field
         if not field_name or slot.version is None:

@@ -1,7 +1,8 @@
-"""Content checksums and comparisons of object bodies, independent of key order and nulls."""
+"""Content checksums, comparisons and copies of object bodies, independent of key order and nulls."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -16,6 +17,15 @@ def normalize(value: Any) -> Any:
     if isinstance(value, list):
         return [normalize(item) for item in value]
     return value
+
+
+def body_copy(value: Any) -> Any:
+    """A deep copy of a JSON body, through orjson (several times faster than copy.deepcopy, which
+    was a tenth of the object phase's CPU); a value orjson cannot encode is copied the slow way."""
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except (TypeError, orjson.JSONEncodeError):
+        return copy.deepcopy(value)
 
 
 def checksum(value: Any) -> str:

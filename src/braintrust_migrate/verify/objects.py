@@ -3,12 +3,11 @@ ids are translated; nothing extra; no source-org id anywhere in the destination.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from braintrust_migrate.engine.checksum import differing_paths, normalize
+from braintrust_migrate.engine.checksum import body_copy, differing_paths, normalize
 from braintrust_migrate.engine.inventory import Inventory, identity
 from braintrust_migrate.engine.names import ProjectNames
 from braintrust_migrate.engine.refs import UUID_RE, drop_slots, find_slots
@@ -64,7 +63,7 @@ class IdMap:
 
     def translate(self, rt: ResourceType, obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """The body the destination should hold, and the reference paths that cannot map."""
-        body = copy.deepcopy(rt.body(obj))
+        body = body_copy(rt.body(obj))
         rename_body(rt.kind, body, self.names, self.source_names)
         unmapped = []
         for slot in find_slots(rt.kind, body):
