@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import tempfile
 import time
 from pathlib import Path
 
-from bench.common import BIN, env_for, sandbox, set_faults
+from bench.common import BIN, env_for, sandbox, scratch, set_faults
 from bench.events_bench import populate, timed
 
 TOOL = str(BIN / "braintrust-migrate")
@@ -40,7 +39,7 @@ def main() -> None:
     parser.add_argument("--budget-mib", type=int, help="MIGRATION_MAX_BYTES_IN_FLIGHT (default: the tool's)")
     parser.add_argument("--skip-migrate", action="store_true", help="export and import only (memory runs)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-archive-"))
+    work = scratch("bench-archive-")
     with sandbox(work / "sandbox.db") as url:
         started = time.perf_counter()
         total = asyncio.run(populate(url, args.scale))

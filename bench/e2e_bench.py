@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 from bench.common import (
@@ -28,6 +27,7 @@ from bench.common import (
     measure,
     sandbox,
     sandbox_cpu,
+    scratch,
     set_faults,
     spread,
 )
@@ -85,7 +85,7 @@ def main() -> None:
     orgs = {f"dest{i}": f"sk-bench-e2e-dest-{i:04d}" for i in range(runs)}
     orgs |= {f"base{i}": f"sk-bench-e2e-base-{i:04d}" for i in range(runs)}
     orgs["ceiling"] = "sk-bench-e2e-ceiling"
-    work = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    work = scratch("bench-e2e-")
     with sandbox(work / "sandbox.db", orgs) as url:
         seeded = measure(cli("sandbox", "seed", "--url", url, "--api-key", KEYS["source"], "--profile",
                              args.profile, "--rows", str(args.rows), "--seed", "1", "--json"))  # fmt: skip

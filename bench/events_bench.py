@@ -15,7 +15,6 @@ import asyncio
 import json
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +22,17 @@ import httpx
 import orjson
 from httpx_aiohttp import AiohttpTransport
 
-from bench.common import BIN, KEYS, add_pin_argument, configure_pinning, env_for, measure, sandbox, set_faults
+from bench.common import (
+    BIN,
+    KEYS,
+    add_pin_argument,
+    configure_pinning,
+    env_for,
+    measure,
+    sandbox,
+    scratch,
+    set_faults,
+)
 
 FILLER = "The quick brown fox jumps over the lazy dog. " * 12
 
@@ -100,7 +109,7 @@ def main() -> None:
     add_pin_argument(parser)
     args = parser.parse_args()
     print(configure_pinning(not args.no_pin))
-    work = Path(tempfile.mkdtemp(prefix="bench-events-"))
+    work = scratch("bench-events-")
     with sandbox(work / "sandbox.db") as url:
         started = time.perf_counter()
         rows = asyncio.run(populate(url, args.scale))

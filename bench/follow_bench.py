@@ -15,14 +15,12 @@ import re
 import signal
 import statistics
 import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import httpx
 
-from bench.common import BIN, KEYS, env_for, sandbox, set_faults
+from bench.common import BIN, KEYS, env_for, sandbox, scratch, set_faults
 from braintrust_migrate.btql import Query, cmp
 
 TICK_S = 0.05
@@ -101,7 +99,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=2.0, help="migration_follow_interval")
     parser.add_argument("--latency-ms", type=float, default=20.0)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-follow-"))
+    work = scratch("bench-follow-")
     with sandbox(work / "sandbox.db") as url:
         with client(url, "source") as c:
             project = c.post("/v1/project", json={"name": "follow-bench"}).raise_for_status().json()

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import math
-import tempfile
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from bench.common import (
     measure,
     sandbox,
     sandbox_cpu,
+    scratch,
     set_faults,
 )
 from bench.yardstick import critical_path, ideal_seconds
@@ -131,7 +131,7 @@ def main() -> None:
     args = parser.parse_args()
     print(configure_pinning(not args.no_pin))
     latency = args.latency_ms / 1000
-    work = Path(tempfile.mkdtemp(prefix="bench-objects-"))
+    work = scratch("bench-objects-")
     with sandbox(work / "sandbox.db") as url:
         asyncio.run(seed_org(url, KEYS["source"], profile=args.profile, seed=1, rows=args.rows))
         nodes, inv, list_page, owned = asyncio.run(source_graph(url))  # before the latency is on

@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from bench.common import (
     measure,
     sandbox,
     sandbox_cpu,
+    scratch,
     set_faults,
     spread,
 )
@@ -105,7 +105,7 @@ def main() -> None:
     add_pin_argument(parser)
     args = parser.parse_args()
     print(configure_pinning(not args.no_pin), flush=True)
-    work = Path(tempfile.mkdtemp(prefix="bench-shards-"))
+    work = scratch("bench-shards-")
     runs = max(args.runs, 1)
     keys = targets(runs)
     with sandbox(work / "sandbox.db", keys) as url:
