@@ -5,6 +5,7 @@ repeated measurements reported as median and spread."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import atexit
 import os
 import resource
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+import orjson
+from httpx_aiohttp import AiohttpTransport
 
 BIN = Path(sys.executable).parent
 ADMIN_KEY = "bench-admin-key"
@@ -38,6 +41,24 @@ def scratch(prefix: str) -> Path:
     work = Path(tempfile.mkdtemp(prefix=prefix))
     atexit.register(shutil.rmtree, work, True)
     return work
+
+
+class Poster:
+    """JSON POSTs to the sandbox as one org, at most `at_once` in flight: how benches seed an org."""
+
+    def __init__(self, url: str, key: str, at_once: int) -> None:
+        self.client = httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=300,
+                                        transport=AiohttpTransport(limits=httpx.Limits(max_connections=8)))  # fmt: skip
+        self.slots = asyncio.Semaphore(at_once)
+
+    async def post(self, path: str, body: dict[str, Any]) -> Any:
+        async with self.slots:
+            response = await self.client.post(path, content=orjson.dumps(body))
+            response.raise_for_status()
+            return orjson.loads(response.content)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
 
 
 def free_port() -> int:

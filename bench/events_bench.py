@@ -18,13 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-import orjson
-from httpx_aiohttp import AiohttpTransport
-
 from bench.common import (
     BIN,
     KEYS,
+    Poster,
     add_pin_argument,
     configure_pinning,
     env_for,
@@ -56,16 +53,8 @@ def log_rows(start: int, count: int, rng: random.Random) -> list[dict]:
 
 async def populate(url: str, scale: float) -> int:
     rng = random.Random(1)
-    client = httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEYS['source']}"}, timeout=300,
-                               transport=AiohttpTransport(limits=httpx.Limits(max_connections=8)))  # fmt: skip
-    slots = asyncio.Semaphore(4)
-
-    async def post(path: str, body: dict) -> dict:
-        async with slots:
-            r = await client.post(path, content=orjson.dumps(body))
-            r.raise_for_status()
-            return orjson.loads(r.content)
-
+    poster = Poster(url, KEYS["source"], 4)
+    post = poster.post
     project = await post("/v1/project", {"name": "bench"})
     jobs, total = [], 0
     n_logs = int(200_000 * scale)
@@ -88,7 +77,7 @@ async def populate(url: str, scale: float) -> int:
                 jobs.append(post(f"/v1/{kind}/{made['id']}/insert", {"events": events}))
             total += per
     await asyncio.gather(*jobs)
-    await client.aclose()
+    await poster.aclose()
     return total
 
 

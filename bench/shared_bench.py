@@ -17,12 +17,9 @@ import json
 import tempfile
 from pathlib import Path
 
-import httpx
-import orjson
-from httpx_aiohttp import AiohttpTransport
-
 from bench.common import (
     KEYS,
+    Poster,
     add_pin_argument,
     cli,
     configure_pinning,
@@ -38,16 +35,8 @@ RUNS = 3
 
 
 async def populate(url: str, experiments: int, rows_each: int) -> int:
-    client = httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEYS['source']}"}, timeout=300,
-                               transport=AiohttpTransport(limits=httpx.Limits(max_connections=8)))  # fmt: skip
-    slots = asyncio.Semaphore(8)
-
-    async def post(path: str, body: dict) -> dict:
-        async with slots:
-            r = await client.post(path, content=orjson.dumps(body))
-            r.raise_for_status()
-            return orjson.loads(r.content)
-
+    poster = Poster(url, KEYS["source"], 8)
+    post = poster.post
     project = await post("/v1/project", {"name": "many small"})
 
     async def one(kind: str, n: int) -> None:
@@ -60,7 +49,7 @@ async def populate(url: str, experiments: int, rows_each: int) -> int:
     await asyncio.gather(
         *(one(kind, n) for kind in ("experiment", "dataset") for n in range(experiments // 2))
     )
-    await client.aclose()
+    await poster.aclose()
     return experiments * rows_each
 
 
