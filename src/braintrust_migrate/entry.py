@@ -36,6 +36,9 @@ def _ignore_interrupts() -> None:
 def main() -> None:
     install_interrupt_handlers()
     try:
+        from braintrust_migrate.heap import map_large_buffers
+
+        map_large_buffers()
         from braintrust_migrate.cli import main as cli_main
 
         cli_main()
