@@ -150,13 +150,11 @@ class EventStage:
         order. `keep`: which specs a pass reads."""
         nodes = self.containers(stream)
         env = await self.env()
-        counts = await self._counts_first(env, stream, nodes)
-        share_below = self.settings.migration_shared_read_rows if counts else 0
+        counts = await self._counts_first(env, stream, nodes)  # none: no sharing
         alone = set(self.pins(stream))  # pinned versions are replayed per container, in order
         ids = [node.src["id"] for node in nodes]
-        groups = (
-            plan_shares(ids, counts, share_below, env.page_size, alone) if share_below else [[i] for i in ids]
-        )
+        share_below = self.settings.migration_shared_read_rows
+        groups = plan_shares(ids, counts, share_below, env.page_size, alone) if counts else [[i] for i in ids]
         by_id = {node.src["id"]: node for node in nodes}
 
         async def one(group: list[Node]) -> list[StreamOutcome]:

@@ -445,7 +445,7 @@ class Stream:
     async def _write(
         self, seq: int, batch: list[Encoded], resume: str | None, held: int, page_left: list[int]
     ) -> None:
-        failed: set[str] = {m.spec.src_id for m in self._members_in(batch)}  # until it went through
+        failed: set[str] = set(self._split(batch))  # every member in it, until it went through
         try:
             result = await self.inserter.send(batch)
             failed = await self._after_write(batch, result)
@@ -458,11 +458,6 @@ class Stream:
             page_left[0] -= 1
             if page_left[0] == 0:
                 await self.env.budget.release(held)
-
-    def _members_in(self, batch: list[Encoded]) -> list[Member]:
-        if not self.shared:
-            return [self.first]
-        return [self.members[src_id] for src_id in dict.fromkeys(str(item.container) for item in batch)]
 
     def _split(self, batch: list[Encoded]) -> dict[str, list[Encoded]]:
         """A batch's items per member."""
@@ -483,12 +478,12 @@ class Stream:
                 member = self._member_of(by_id[row_id]) if row_id in by_id else self.first
                 self._record_failure(member, row_id, size, reason)
                 failed.add(member.spec.src_id)
+        offloaded = set(result.offloaded)
         for src_id, items in self._split(batch).items():
             member = self.members[src_id]
             written = [item for item in items if item.row_id not in failed_ids] if failed_ids else items
             written_ids = [item.row_id for item in written]
-            if result.offloaded:
-                offloaded = set(result.offloaded)
+            if offloaded:
                 member.outcome.offloaded += sum(1 for item in written if item.row_id in offloaded)
             member.outcome.rows_written += len(written_ids)
             member.state.rows_written += len(written_ids)
@@ -548,8 +543,6 @@ class Stream:
 
     async def _copy_comments(self, member: Member, items: list[Encoded]) -> bool:
         """Comments of written rows, exactly once (see comments.py); False holds the checkpoint."""
-        if not any(item.comments for item in items):
-            return True
         spec = member.spec
         copier = CommentCopier(
             self.env.dest,

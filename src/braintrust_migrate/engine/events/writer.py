@@ -52,6 +52,11 @@ def encode(
     )
 
 
+def _route_bytes(dest: str) -> int:
+    """What one destination container adds to a cross-object body beside its rows (an upper bound)."""
+    return len(orjson.dumps({dest: {"events": []}}))
+
+
 @dataclass
 class BatchResult:
     written: list[str] = field(default_factory=list)
@@ -82,39 +87,27 @@ class Inserter:
         self.attachments = attachments
 
     def batches(self, items: list[Encoded]) -> list[list[Encoded]]:
-        """Consecutive groups within the row and byte bounds. (Pinned dataset versions are
-        written separately, in order: see versions.py.)"""
-        if self.routes is not None:
-            return self._routed_batches(items)
-        out: list[list[Encoded]] = []
-        current: list[Encoded] = []
-        size = ENVELOPE
-        for item in items:
-            if current and (len(current) >= self.max_rows or size + item.size > self.max_bytes):
-                out.append(current)
-                current, size = [], ENVELOPE
-            current.append(item)
-            size += item.size
-        if current:
-            out.append(current)
-        return out
-
-    def _routed_batches(self, items: list[Encoded]) -> list[list[Encoded]]:
-        """As `batches`, counting the cross-object body's envelope of each destination container."""
-        assert self.routes is not None
-        envelope = len(orjson.dumps({self.kind: {}}))
+        """Consecutive groups within the row and byte bounds; routed, each destination container's
+        envelope in the cross-object body counts too. (Pinned dataset versions are written
+        separately, in order: see versions.py.)"""
+        routes = self.routes
+        envelope = ENVELOPE if routes is None else len(orjson.dumps({self.kind: {}}))
         out: list[list[Encoded]] = []
         current: list[Encoded] = []
         size, present = envelope, set[str]()
         for item in items:
-            dest = self.routes[str(item.container)]
-            extra = item.size + (0 if dest in present else len(orjson.dumps({dest: {"events": []}})))
+            extra, dest = item.size, None
+            if routes is not None:
+                dest = routes[str(item.container)]
+                extra += 0 if dest in present else _route_bytes(dest)
             if current and (len(current) >= self.max_rows or size + extra > self.max_bytes):
                 out.append(current)
                 current, size, present = [], envelope, set()
-                extra = item.size + len(orjson.dumps({dest: {"events": []}}))
+                if dest is not None:
+                    extra = item.size + _route_bytes(dest)
             current.append(item)
-            present.add(dest)
+            if dest is not None:
+                present.add(dest)
             size += extra
         if current:
             out.append(current)
