@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from bench.common import (
@@ -48,6 +49,19 @@ def report_of(state: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def failures(report: dict) -> str:
+    """The distinct reasons of a report's failed objects and streams, counted (the work folder is
+    deleted at exit: a 10M-row run's ~40 GB would fill the disk)."""
+    reasons: Counter[str] = Counter()
+    for error in report.get("errors", []):
+        reasons[f"{error.get('type')}: {error.get('reason')} {str(error.get('error'))[:300]}"] += 1
+    for c in report["events"]["containers"]:
+        if c["status"] == "failed" or c["rows_failed"]:
+            sample = c["failed_rows"][:1]
+            reasons[f"{c['container']} rows: {c['error'] or ''} {str(sample)[:300]}"] += 1
+    return "; ".join(f"{n}x {why}" for why, n in reasons.most_common(5)) or "(none listed)"
+
+
 def timed(
     label: str, i: int, url: str, cmd: list[str], env: dict[str, str], cwd: Path
 ) -> tuple[Sample, float]:
@@ -78,9 +92,13 @@ def main() -> None:
     parser.add_argument("--ceiling-rows", type=int, default=50_000)
     parser.add_argument("--tool-src", type=Path, help="run migrate/verify from this src folder (e.g. a `git archive` of "
                         "an earlier commit) for a before/after comparison; the sandbox stays the working tree's")  # fmt: skip
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the migrate and verify runs, e.g. MIGRATION_OVERLAP_ROWS=false")  # fmt: skip
+    parser.add_argument("--migrate-only", action="store_true", help="one migrate (and --verify-runs verifies), no "
+                        "raw copy: the memory check at 10M rows, where three orgs of each side do not fit on disk")  # fmt: skip
     add_pin_argument(parser)
     args = parser.parse_args()
-    runs = max(args.runs, 3)
+    runs = 1 if args.migrate_only else max(args.runs, 3)
     print(configure_pinning(not args.no_pin))
     orgs = {f"dest{i}": f"sk-bench-e2e-dest-{i:04d}" for i in range(runs)}
     orgs |= {f"base{i}": f"sk-bench-e2e-base-{i:04d}" for i in range(runs)}
@@ -106,19 +124,24 @@ def main() -> None:
         tool: list[Sample] = []
         rows_written: list[int] = []
         for i in range(runs):
-            command = [sys.executable, "-m", "bench.raw_copy_baseline", url, KEYS["source"], orgs[f"base{i}"],
-                       str(args.concurrency), str(args.page), str(args.batch)]  # fmt: skip
-            base.append(timed("raw copy", i, url, command, {}, Path.cwd())[0])
+            if args.migrate_only:
+                # No raw copy: the ratios print nan.
+                base.append(Sample(float("nan"), 0.0, 0.0, 0.0, 0, '{"rows": 0}', ""))
+            else:
+                command = [sys.executable, "-m", "bench.raw_copy_baseline", url, KEYS["source"], orgs[f"base{i}"],
+                           str(args.concurrency), str(args.page), str(args.batch)]  # fmt: skip
+                base.append(timed("raw copy", i, url, command, {}, Path.cwd())[0])
             env = env_for(url, "source", "dest", work / f"state{i}", BT_DEST_API_KEY=orgs[f"dest{i}"],
                           MIGRATION_MAX_CONCURRENT_RESOURCES=str(args.concurrency),
-                          MIGRATION_EVENT_PAGE_SIZE=str(args.page), MIGRATION_INSERT_BATCH_ROWS=str(args.batch))  # fmt: skip
+                          MIGRATION_EVENT_PAGE_SIZE=str(args.page), MIGRATION_INSERT_BATCH_ROWS=str(args.batch),
+                          **dict(item.split("=", 1) for item in args.set))  # fmt: skip
             if args.tool_src:
                 env["PYTHONPATH"] = str(args.tool_src.resolve())
             tool.append(timed("migrate", i, url, cli("migrate", "--map-users"), env, work)[0])
             report = report_of(work / f"state{i}")
             rows_written.append(sum(t["rows_written"] for t in report["events"]["totals"].values()))
             if report["failed"]:
-                print(f"  migrate run {i + 1}: {report['failed']} failed (see {work / f'state{i}'})")
+                print(f"  migrate run {i + 1}: {report['failed']} failed; why: {failures(report)}")
         # A failed run is shown above and left out of the medians.
         pairs = [(t, b) for t, b in zip(tool, base, strict=True) if t.code == 0 and b.code == 0]
         base = [b for b in base if b.code == 0]

@@ -127,6 +127,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--cap", type=int, default=20, help="MIGRATION_MAX_CONCURRENT_REQUESTS (per side)")
     parser.add_argument("--rerun", action="store_true", help="also time an unchanged re-run")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the migrate runs, e.g. MIGRATION_OVERLAP_ROWS=false")  # fmt: skip
     add_pin_argument(parser)
     args = parser.parse_args()
     print(configure_pinning(not args.no_pin))
@@ -136,7 +138,8 @@ def main() -> None:
         asyncio.run(seed_org(url, KEYS["source"], profile=args.profile, seed=1, rows=args.rows))
         nodes, inv, list_page, owned = asyncio.run(source_graph(url))  # before the latency is on
         set_faults(url, None, {"latency_ms": args.latency_ms, "exclude_paths": ["/_sandbox"]})
-        env = env_for(url, "source", "dest", work / "state", MIGRATION_MAX_CONCURRENT_REQUESTS=str(args.cap))
+        env = env_for(url, "source", "dest", work / "state", MIGRATION_MAX_CONCURRENT_REQUESTS=str(args.cap),
+                      **dict(item.split("=", 1) for item in args.set))  # fmt: skip
         for label in ("fresh run", "unchanged re-run")[: 2 if args.rerun else 1]:
             before = sandbox_cpu(url)
             run = measure(cli("migrate", "--map-users"), env, work)

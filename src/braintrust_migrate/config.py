@@ -217,8 +217,8 @@ class Settings(BaseSettings):
     migration_overlap_rows: bool = Field(
         False,
         description="Start each container's rows as soon as it exists, while other objects are still "
-        "being written (default: rows after the objects). Measured: no faster at 20 ms on 2 cores, "
-        "about 80 MiB more memory.",
+        "being written (default: rows after the objects). Measured: the medium org at 100 ms 1.45x "
+        "its yardstick against 1.6x; with 100k rows at 20 ms 7% less wall but 110 MiB more peak memory.",
         json_schema_extra=_allowed("true or false", "--overlap-rows"),
     )
     migration_shared_read_rows: int = Field(

@@ -386,18 +386,24 @@ class Runner(StepWalker):
         )
         if copy_in_org:  # recorded once the names are known to work
             same_org.check_fingerprint(state, self.names, record=not self.options.dry_run)
-        for rt in types:
-            if rt.per_owner:
-                await load_owned(source, src_inv, rt, owner_objects(rt, src_inv, projects))
-        users = await build_user_map(
-            source,
-            dest,
-            dest_view,
-            enabled=self.options.map_users,
-            invite=self.options.invite_users and not isinstance(self.shard, Shard),
-            dry_run=self.options.dry_run,
-            source_org=s.bt_source_org_name,
-            dest_org=s.bt_dest_org_name,
+        # Objects listed per owner (views) and the user map need nothing of each other: one wait.
+        owned = [
+            load_owned(source, src_inv, rt, owner_objects(rt, src_inv, projects))
+            for rt in types
+            if rt.per_owner
+        ]
+        users, _ = await asyncio.gather(
+            build_user_map(
+                source,
+                dest,
+                dest_view,
+                enabled=self.options.map_users,
+                invite=self.options.invite_users and not isinstance(self.shard, Shard),
+                dry_run=self.options.dry_run,
+                source_org=s.bt_source_org_name,
+                dest_org=s.bt_dest_org_name,
+            ),
+            asyncio.gather(*owned),
         )
         ctx = RunContext(
             source=source,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,12 +45,16 @@ async def build_user_map(
     dest_org: str | None,
 ) -> UserMap:
     users = UserMap(enabled=enabled)
-    for user in await source.users(source_org):
+    if enabled:  # both sides at once
+        source_users, dest_users = await asyncio.gather(source.users(source_org), dest_view.users(dest_org))
+    else:
+        source_users, dest_users = await source.users(source_org), []
+    for user in source_users:
         if user.get("email"):
             users.source_emails[user["id"]] = user["email"]
     if not enabled:
         return users
-    users.dest_ids = {u["email"].lower(): u["id"] for u in await dest_view.users(dest_org) if u.get("email")}
+    users.dest_ids = {u["email"].lower(): u["id"] for u in dest_users if u.get("email")}
     missing = users.unmapped_emails()
     if invite and missing and not dry_run:
         body: dict[str, Any] = {"invite_users": {"emails": missing, "send_invite_emails": False}}

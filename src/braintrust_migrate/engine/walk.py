@@ -107,8 +107,8 @@ class StepWalker:
 
         async def run(step: Step) -> None:
             if step.phase == "objects":
-                await self._objects(ctx, per_type)
-                await self._settle_deferred(ctx)
+                rewritten = await self._objects(ctx, per_type)
+                await self._settle_deferred(ctx, rewritten)
             elif step.phase is not None:
                 await self._later_phase(ctx, step.phase, per_type)
             elif step.stream is not None:
@@ -121,11 +121,31 @@ class StepWalker:
 
     async def _objects(
         self, ctx: RunContext, per_type: dict[tuple[str | None, str], asyncio.Semaphore]
-    ) -> None:
-        """Objects outside projects (projects included) first, then every project's at once."""
+    ) -> set[Key]:
+        """Objects outside projects (projects included) and every project's at once: each object
+        waits only for the objects it references (graph.link makes a reference to an org object a
+        hard dependency), not for the whole org phase. An org object never waits for a project's
+        (such references are soft), so the per-project cap cannot deadlock.
+
+        An object written without a soft reference gets it patched in as soon as what it names
+        exists, while the other objects are still being written, not in a round after them all.
+        Returns the objects those patches rewrote (objects pinning their versions are revisited)."""
         nodes = [n for n in ctx.nodes.values() if n.rt.phase == "objects"]
         narrate.org_phase_started()
-        await self._run_dag(ctx, [n for n in nodes if n.project_id is None], per_type)
+        rewritten: set[Key] = set()
+        settles: list[asyncio.Task[None]] = []
+
+        def settle_soon(node: Node, outcome: Outcome) -> None:
+            targets = [ctx.nodes[key] for key in node.soft if key in ctx.nodes]
+            if any(target.rt.phase != "objects" for target in targets):
+                return  # it names an object of a later phase: settled after this one, as before
+            settles.append(
+                asyncio.create_task(self._settle_one(ctx, node, outcome, targets, per_type, rewritten))
+            )
+
+        org_phase = self._run_dag(
+            ctx, [n for n in nodes if n.project_id is None], per_type, on_pending=settle_soon
+        )
         by_project: dict[str, list[Node]] = {}
         for node in nodes:
             if node.project_id is not None:
@@ -136,9 +156,42 @@ class StepWalker:
         async def one_project(members: list[Node]) -> None:
             async with project_slots:
                 starts(members[0].project)
-                await self._run_dag(ctx, members, per_type)
+                await self._run_dag(ctx, members, per_type, on_pending=settle_soon)
 
-        await asyncio.gather(*(one_project(members) for members in by_project.values()))
+        try:
+            await asyncio.gather(org_phase, *(one_project(members) for members in by_project.values()))
+            await asyncio.gather(*settles)
+        finally:
+            for task in settles:  # an interrupted run leaves none behind
+                task.cancel()
+        return rewritten
+
+    async def _settle_one(
+        self,
+        ctx: RunContext,
+        node: Node,
+        first: Outcome,
+        targets: list[Node],
+        sems: dict[tuple[str | None, str], asyncio.Semaphore],
+        rewritten: set[Key],
+    ) -> None:
+        """Patch one object's deferred references in once every object they name is written."""
+        for target in targets:
+            if target.done is not None:
+                await asyncio.shield(target.done)
+        version = _version_of(ctx, node)
+        async with self._slot(node, sems):
+            second = await migrate_node(ctx, node, final=True)
+        self._merge_settled(ctx, first, second)
+        if second.action in ("created", "updated") or _version_of(ctx, node) != version:
+            rewritten.add(node.key)
+
+    @staticmethod
+    def _slot(
+        node: Node, sems: dict[tuple[str | None, str], asyncio.Semaphore]
+    ) -> contextlib.AbstractAsyncContextManager[Any]:
+        # A batched type's writers must meet in its batcher: the batch bounds them.
+        return contextlib.nullcontext() if node.rt.batch else sems[(node.project_id, node.rt.name)]
 
     async def _later_phase(
         self, ctx: RunContext, phase: str, per_type: dict[tuple[str | None, str], asyncio.Semaphore]
@@ -201,6 +254,7 @@ class StepWalker:
         sems: dict[tuple[str | None, str], asyncio.Semaphore],
         *,
         final: bool = False,
+        on_pending: Callable[[Node, Outcome], None] | None = None,
     ) -> None:
         async def one(node: Node) -> None:
             assert node.done is not None
@@ -209,26 +263,29 @@ class StepWalker:
                     dep_done = ctx.nodes[dep].done
                     if dep_done is not None:
                         await asyncio.shield(dep_done)
-                # A batched type's writers must meet in its batcher: the batch bounds them.
-                slot = contextlib.nullcontext() if node.rt.batch else sems[(node.project_id, node.rt.name)]
-                async with slot:
+                async with self._slot(node, sems):
                     outcome = await migrate_node(ctx, node, final=final)
                 self._record(ctx, outcome)
                 node.done.set_result(outcome.dest_id if outcome.action != "failed" else None)
+                if outcome.pending and on_pending is not None:
+                    on_pending(node, outcome)
             finally:
                 if not node.done.done():
                     node.done.set_result(None)
 
         await asyncio.gather(*(one(node) for node in nodes))
 
-    async def _settle_deferred(self, ctx: RunContext) -> None:
-        """Patch in references that pointed at objects created later (cycles, other projects).
+    async def _settle_deferred(self, ctx: RunContext, patched: set[Key] | None = None) -> None:
+        """Patch in references that pointed at objects created later (cycles, other projects)
+        that are still pending.
 
-        Writing an object gives it a new transaction id, so objects pinning a version of
-        one just patched are revisited until nothing changes (a few rounds at most).
+        Writing an object gives it a new transaction id, so objects pinning a version of one
+        just patched (`patched`: by the object phase's own patches first) are revisited until
+        nothing changes (a few rounds at most).
         """
         by_key = {(o.kind, o.source_id): o for o in ctx.outcomes}
         todo = [o for o in ctx.outcomes if o.pending]
+        todo += [o for o in self._pinning(ctx, by_key, patched or set()) if not o.pending]
         for _ in range(MAX_SETTLE_ROUNDS):
             if not todo:
                 return
@@ -242,13 +299,20 @@ class StepWalker:
                 # translate to (an earlier record named an incomplete write): pins follow either way.
                 if second.action in ("created", "updated") or _version_of(ctx, node) != versions[node.key]:
                     rewritten.add(node.key)
-            todo = [
-                by_key[node.key]
-                for node in ctx.nodes.values()
-                if (node.deps | node.soft) & rewritten
-                and node.key in by_key
-                and by_key[node.key].action not in ("failed", "skipped", "conflict")
-            ]
+            todo = self._pinning(ctx, by_key, rewritten)
+
+    @staticmethod
+    def _pinning(ctx: RunContext, by_key: dict[Key, Outcome], rewritten: set[Key]) -> list[Outcome]:
+        """The outcomes of objects that reference one of `rewritten` (and may pin its version)."""
+        if not rewritten:
+            return []
+        return [
+            by_key[node.key]
+            for node in ctx.nodes.values()
+            if (node.deps | node.soft) & rewritten
+            and node.key in by_key
+            and by_key[node.key].action not in ("failed", "skipped", "conflict")
+        ]
 
     def _merge_settled(self, ctx: RunContext, first: Outcome, second: Outcome) -> None:
         first.pending = second.pending

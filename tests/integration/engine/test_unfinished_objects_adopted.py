@@ -143,11 +143,12 @@ async def test_objects_left_unpatched_by_a_stopped_run_are_completed_with_a_new_
     with client(url, src.api_key) as http:
         seed_references(http)
 
-    async def stopped(self: Runner, ctx: Any) -> None:  # the run dies before patching references in
+    async def stopped(self: Runner, *args: Any) -> None:  # the run dies before patching references in
         return None
 
     with monkeypatch.context() as patch:
-        patch.setattr(Runner, "_settle_deferred", stopped)
+        patch.setattr(Runner, "_settle_one", stopped)  # the patches made while objects are written
+        patch.setattr(Runner, "_settle_deferred", stopped)  # and those after them
         await migrate(url, src, dst, tmp_path / "state-a")
     with client(url, dst.api_key) as http:
         half_made = by_slug(http, "/v1/function")["cyc_tool"]

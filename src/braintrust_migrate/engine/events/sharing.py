@@ -4,13 +4,26 @@ an insert and a count each. A container too big, pinned, or of unknown size read
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Protocol, TypeVar
 
 # Containers per shared read: one BTQL `from:` lists them all.
 SHARE_IDS = 100
 # A shared read holds at most one page of rows: as much as a small container read alone holds in
 # memory (two pages per group measured ~95 MiB more peak RSS on the e2e bench, for no wall gain).
 SHARE_PAGES = 1
+# While objects are still being written (--overlap-rows), containers are grouped as they come into
+# being: after the first of a wave exists, this long is given to the ones written beside it.
+WAVE_SECONDS = 0.2
+
+
+class Awaited(Protocol):
+    @property
+    def done(self) -> asyncio.Future[str | None] | None: ...
+
+
+N = TypeVar("N", bound=Awaited)
 
 
 def plan_shares(
@@ -35,3 +48,32 @@ def plan_shares(
     if current:
         groups.append(current)
     return groups
+
+
+async def ready_waves(nodes: Sequence[N], wait: float = WAVE_SECONDS) -> AsyncIterator[list[N]]:
+    """`nodes` in waves of those whose destination container exists (their `done` is set), in
+    their own order within a wave: everything at once when the objects are all written already."""
+    arrived: asyncio.Queue[N] = asyncio.Queue()
+
+    def on_written(node: N) -> Callable[[object], None]:
+        return lambda _future: arrived.put_nowait(node)
+
+    waiting = 0
+    now: list[N] = []
+    for node in nodes:
+        future = node.done
+        if future is None or future.done():
+            now.append(node)
+        else:
+            waiting += 1
+            future.add_done_callback(on_written(node))
+    if now:
+        yield now
+    order = {id(node): n for n, node in enumerate(nodes)}
+    while waiting:
+        wave = [await arrived.get()]
+        await asyncio.sleep(wait)
+        while not arrived.empty():
+            wave.append(arrived.get_nowait())
+        waiting -= len(wave)
+        yield sorted(wave, key=lambda node: order[id(node)])

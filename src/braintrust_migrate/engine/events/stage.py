@@ -15,7 +15,7 @@ from braintrust_migrate.config import Settings
 from braintrust_migrate.engine import narrate
 from braintrust_migrate.engine.context import RunContext, is_placeholder
 from braintrust_migrate.engine.events.attachments import Attachments
-from braintrust_migrate.engine.events.sharing import plan_shares
+from braintrust_migrate.engine.events.sharing import plan_shares, ready_waves
 from braintrust_migrate.engine.events.state import EventState
 from braintrust_migrate.engine.events.stream import ByteBudget, Stream, StreamEnv, StreamOutcome, StreamSpec
 from braintrust_migrate.engine.events.versions import PinLog
@@ -154,7 +154,6 @@ class EventStage:
         alone = set(self.pins(stream))  # pinned versions are replayed per container, in order
         ids = [node.src["id"] for node in nodes]
         share_below = self.settings.migration_shared_read_rows
-        groups = plan_shares(ids, counts, share_below, env.page_size, alone) if counts else [[i] for i in ids]
         by_id = {node.src["id"]: node for node in nodes}
 
         async def one(group: list[Node]) -> list[StreamOutcome]:
@@ -182,7 +181,22 @@ class EventStage:
                 outcome.expected_rows = self._expected.get(outcome.spec.src_id)
             return outcomes
 
-        results = await asyncio.gather(*(one([by_id[i] for i in group]) for group in groups))
+        # Containers that exist already (all of them, unless rows overlap the objects) are grouped
+        # at once; the others as they are written, so a group never waits for its last member.
+        tasks: list[asyncio.Task[list[StreamOutcome]]] = []
+        try:
+            async for wave in ready_waves(nodes):
+                wave_ids = [node.src["id"] for node in wave]
+                groups = (
+                    plan_shares(wave_ids, counts, share_below, env.page_size, alone)
+                    if counts
+                    else [[i] for i in wave_ids]
+                )
+                tasks += [asyncio.create_task(one([by_id[i] for i in group])) for group in groups]
+            results = await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:  # one failed or the run was interrupted: none is left running
+                task.cancel()
         order = {src_id: n for n, src_id in enumerate(ids)}
         return sorted((o for group in results for o in group), key=lambda o: order[o.spec.src_id])
 

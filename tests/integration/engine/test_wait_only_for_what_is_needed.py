@@ -1,0 +1,140 @@
+"""What waits for what while objects are written: a deferred reference is patched in as soon as
+its target exists (not after every object of the org), and with --overlap-rows a small container's
+rows are not held back by a container written much later that its shared read would have included.
+
+Both are judged from outside: a poller reads the destination over HTTP while the run goes on, and
+a chain of experiments (each the base of the next, each creation delayed by the sandbox) keeps the
+object phase open long after what is being watched."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from braintrust_migrate.sandbox.faults import FaultSettings
+from tests.integration.engine.harness import migrate
+from tests.integration.events.helpers import client, insert
+
+DELAY_MS = 400  # each delayed creation; the chain below holds the object phase open ~CHAIN times longer
+CHAIN = 6
+
+
+def chain_of_experiments(c: httpx.Client, project: str) -> str:
+    """CHAIN experiments, each the base of the next (created one after another); the last's name."""
+    base = None
+    for n in range(CHAIN):
+        body: dict[str, Any] = {"project_id": project, "name": f"chain{n}"}
+        if base:
+            body["base_exp_id"] = base
+        base = c.post("/v1/experiment", json=body).json()["id"]
+    return f"chain{CHAIN - 1}"
+
+
+async def watch(url: str, key: str, seen: Any, finished: Any, stop: asyncio.Event) -> bool | None:
+    """Poll the destination until `seen(http)` holds; then whether `finished(http)` held already."""
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}) as http:
+        while not stop.is_set():
+            if await seen(http):
+                return await finished(http)
+            await asyncio.sleep(0.05)
+    return None
+
+
+async def named(http: httpx.AsyncClient, path: str, name: str) -> dict[str, Any] | None:
+    objects = (await http.get(path, params={"limit": 1000})).json()["objects"]
+    return next((o for o in objects if o.get("name") == name), None)
+
+
+async def run_watched(url, src, dst, tmp_path, seen, finished, **settings) -> tuple[Any, bool | None]:
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch(url, dst.api_key, seen, finished, stop))
+    try:
+        result = await migrate(url, src, dst, tmp_path / "state", **settings)
+    finally:
+        stop.set()
+    return result, await watcher
+
+
+def delay_creations(server, org, *paths: str) -> None:
+    server.set_faults(
+        FaultSettings(latency_ms=DELAY_MS, include_paths=paths, methods=("POST",)), org=org.name
+    )
+
+
+async def test_a_deferred_reference_is_patched_in_once_its_target_exists(
+    sandbox_server, sandbox_orgs, tmp_path
+):
+    url, src, dst = sandbox_server.url, sandbox_orgs.source, sandbox_orgs.dest
+    with client(url, src) as c:
+        a = c.post("/v1/project", json={"name": "A"}).json()["id"]
+        b = c.post("/v1/project", json={"name": "B"}).json()["id"]
+        tool = c.post(
+            "/v1/function",
+            json={"project_id": b, "name": "tool", "slug": "tool", "function_data": {"type": "prompt"}},
+        ).json()["id"]
+        c.post(
+            "/v1/prompt",
+            json={"project_id": a, "name": "uses", "slug": "uses",
+                  "prompt_data": {"tool_functions": [{"type": "function", "id": tool}]}},
+        )  # fmt: skip
+        last = chain_of_experiments(c, b)
+    # The function in B is written after the prompt in A that names it (a reference across
+    # projects is not waited for), so the prompt is written without it and patched in later.
+    delay_creations(sandbox_server, dst, "/v1/function", "/v1/experiment")
+
+    async def patched(http: httpx.AsyncClient) -> bool:
+        prompt = await named(http, "/v1/prompt", "uses")
+        return bool(prompt and (prompt.get("prompt_data") or {}).get("tool_functions"))
+
+    async def chain_written(http: httpx.AsyncClient) -> bool:
+        return await named(http, "/v1/experiment", last) is not None
+
+    result, chain_done_first = await run_watched(url, src, dst, tmp_path, patched, chain_written)
+    sandbox_server.clear_faults()
+    assert result.ok, result.summary_path.read_text()
+    assert chain_done_first is False  # patched while the chain was still being written
+    with client(url, dst) as c:
+        [prompt] = [p for p in c.get("/v1/prompt").json()["objects"] if p["name"] == "uses"]
+        [function] = [f for f in c.get("/v1/function").json()["objects"] if f["name"] == "tool"]
+    assert prompt["prompt_data"]["tool_functions"] == [{"type": "function", "id": function["id"]}]
+    outcome = next(o for o in result.report["objects"] if o["name"] == "uses")
+    assert "references patched in after creation" in outcome["notes"]
+
+
+async def test_overlapped_rows_of_a_small_container_do_not_wait_for_a_later_one(
+    sandbox_server, sandbox_orgs, tmp_path
+):
+    url, src, dst = sandbox_server.url, sandbox_orgs.source, sandbox_orgs.dest
+    with client(url, src) as c:
+        a = c.post("/v1/project", json={"name": "Quick"}).json()["id"]
+        b = c.post("/v1/project", json={"name": "Slow"}).json()["id"]
+        early = c.post("/v1/experiment", json={"project_id": a, "name": "early"}).json()["id"]
+        last = chain_of_experiments(c, b)
+        late = {
+            e["name"]: e["id"] for e in c.get("/v1/experiment", params={"project_id": b}).json()["objects"]
+        }
+    insert(url, src, "experiment", early, [{"id": f"r{i}", "input": i} for i in range(5)])
+    insert(url, src, "experiment", late[last], [{"id": f"l{i}", "input": i} for i in range(5)])
+    delay_creations(sandbox_server, dst, "/v1/experiment")
+
+    async def early_rows_landed(http: httpx.AsyncClient) -> bool:
+        experiment = await named(http, "/v1/experiment", "early")
+        if experiment is None:
+            return False
+        query = f"select: id | from: experiment('{experiment['id']}') | limit: 10"
+        rows = (await http.post("/btql", json={"query": query, "fmt": "json"})).json()["data"]
+        return len(rows) == 5
+
+    async def last_written(http: httpx.AsyncClient) -> bool:
+        return await named(http, "/v1/experiment", last) is not None
+
+    result, last_first = await run_watched(
+        url, src, dst, tmp_path, early_rows_landed, last_written, migration_overlap_rows=True
+    )
+    sandbox_server.clear_faults()
+    assert result.ok, result.summary_path.read_text()
+    assert last_first is False  # the early rows were copied while the chain was still being written
+    containers = {c["name"]: c for c in result.report["events"]["containers"]}
+    assert containers["early"]["rows_written"] == 5 and containers[last]["rows_written"] == 5
