@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from braintrust_migrate.engine.events.sharing import SHARE_IDS, SHARE_PAGES, plan_shares
+from braintrust_migrate.engine.events.sharing import SHARE_IDS, SHARE_PAGES, plan_shares, ready_waves
 
 
 def test_small_ones_are_packed_and_the_rest_read_alone() -> None:
@@ -43,3 +45,24 @@ def test_every_container_is_in_exactly_one_group_within_the_bounds(counts, share
         assert len(group) <= SHARE_IDS
         assert all(by_id[i] is not None and by_id[i] <= share_below for i in group)
         assert sum(by_id[i] or 0 for i in group) <= max(page * SHARE_PAGES, share_below)
+
+
+class _Node:
+    def __init__(self, name: str, done: asyncio.Future[str | None] | None) -> None:
+        self.name, self.done = name, done
+
+
+def test_ready_waves_yields_what_exists_at_once_and_the_rest_as_it_is_written() -> None:
+    async def main() -> list[list[str]]:
+        loop = asyncio.get_running_loop()
+        written = _Node("a", None)
+        done = loop.create_future()
+        done.set_result("x")
+        later = [loop.create_future() for _ in range(3)]
+        nodes = [_Node("b", later[0]), written, _Node("c", done), _Node("d", later[1]), _Node("e", later[2])]
+        loop.call_later(0.01, later[1].set_result, "d")
+        loop.call_later(0.012, later[0].set_result, "b")  # inside d's wave
+        loop.call_later(0.5, later[2].set_result, None)  # given up: still yielded, alone
+        return [[n.name for n in wave] async for wave in ready_waves(nodes, wait=0.1)]
+
+    assert asyncio.run(main()) == [["a", "c"], ["b", "d"], ["e"]]
