@@ -32,6 +32,13 @@ class Node:
         return self.rt.display_name(self.src)
 
 
+async def written(nodes: Iterable[Node]) -> None:
+    """Until every one of `nodes` is written (or given up): its destination id is final."""
+    waits = [node.done for node in nodes if node.done is not None and not node.done.done()]
+    if waits:
+        await asyncio.gather(*map(asyncio.shield, waits))
+
+
 def target_keys(kind: str | None, src_id: str) -> tuple[Key, ...]:
     if kind is None:
         return ()

@@ -16,7 +16,7 @@ from braintrust_migrate.engine.apply import migrate_node
 from braintrust_migrate.engine.context import RunContext
 from braintrust_migrate.engine.events.stage import EventStage, RowPlanner, pins_of
 from braintrust_migrate.engine.events.stream import StreamOutcome, StreamSpec
-from braintrust_migrate.engine.graph import Key, Node
+from braintrust_migrate.engine.graph import Key, Node, written
 from braintrust_migrate.engine.inventory import ALL_LISTABLE, relist
 from braintrust_migrate.engine.progress import ProgressView
 from braintrust_migrate.engine.report import Outcome
@@ -176,15 +176,11 @@ class StepWalker:
         rewritten: set[Key],
     ) -> None:
         """Patch one object's deferred references in once every object they name is written."""
-        for target in targets:
-            if target.done is not None:
-                await asyncio.shield(target.done)
+        await written(targets)
         version = _version_of(ctx, node)
         async with self._slot(node, sems):
             second = await migrate_node(ctx, node, final=True)
-        self._merge_settled(ctx, first, second)
-        if second.action in ("created", "updated") or _version_of(ctx, node) != version:
-            rewritten.add(node.key)
+        self._settled(ctx, node, first, second, version, rewritten)
 
     @staticmethod
     def _slot(
@@ -225,7 +221,7 @@ class StepWalker:
         """One stream's rows, each container's as soon as it exists; a dry run reads, per container,
         how many the real run would copy."""
         if self.options.dry_run:
-            await stage.settled(stage.containers(stream))
+            await written(stage.containers(stream))
             self.row_plan += await RowPlanner(ctx, self.settings).plan(stage.specs(stream, planned=True))
             return
         self.streams += await stage.run_as_ready(stream, self.stream_filter)
@@ -259,10 +255,7 @@ class StepWalker:
         async def one(node: Node) -> None:
             assert node.done is not None
             try:
-                for dep in node.deps:
-                    dep_done = ctx.nodes[dep].done
-                    if dep_done is not None:
-                        await asyncio.shield(dep_done)
+                await written(ctx.nodes[dep] for dep in node.deps)
                 async with self._slot(node, sems):
                     outcome = await migrate_node(ctx, node, final=final)
                 self._record(ctx, outcome)
@@ -294,12 +287,24 @@ class StepWalker:
             versions = {node.key: _version_of(ctx, node) for node in nodes}
             seconds = await self._bounded(migrate_node(ctx, node, final=True) for node in nodes)
             for first, node, second in zip(todo, nodes, seconds, strict=True):
-                self._merge_settled(ctx, first, second)
-                # An object found complete ("unchanged") can still move the version its pins
-                # translate to (an earlier record named an incomplete write): pins follow either way.
-                if second.action in ("created", "updated") or _version_of(ctx, node) != versions[node.key]:
-                    rewritten.add(node.key)
+                self._settled(ctx, node, first, second, versions[node.key], rewritten)
             todo = self._pinning(ctx, by_key, rewritten)
+
+    def _settled(
+        self,
+        ctx: RunContext,
+        node: Node,
+        first: Outcome,
+        second: Outcome,
+        version: str | None,
+        rewritten: set[Key],
+    ) -> None:
+        """Fold a settling write into the first outcome; `rewritten` gets the node if it changed."""
+        self._merge_settled(ctx, first, second)
+        # An object found complete ("unchanged") can still move the version its pins translate
+        # to (an earlier record named an incomplete write): pins follow either way.
+        if second.action in ("created", "updated") or _version_of(ctx, node) != version:
+            rewritten.add(node.key)
 
     @staticmethod
     def _pinning(ctx: RunContext, by_key: dict[Key, Outcome], rewritten: set[Key]) -> list[Outcome]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Protocol, TypeVar
+
+from braintrust_migrate.engine.graph import Node
 
 # Containers per shared read: one BTQL `from:` lists them all.
 SHARE_IDS = 100
@@ -16,14 +17,6 @@ SHARE_PAGES = 1
 # While objects are still being written (--overlap-rows), containers are grouped as they come into
 # being: after the first of a wave exists, this long is given to the ones written beside it.
 WAVE_SECONDS = 0.2
-
-
-class Awaited(Protocol):
-    @property
-    def done(self) -> asyncio.Future[str | None] | None: ...
-
-
-N = TypeVar("N", bound=Awaited)
 
 
 def plan_shares(
@@ -50,16 +43,16 @@ def plan_shares(
     return groups
 
 
-async def ready_waves(nodes: Sequence[N], wait: float = WAVE_SECONDS) -> AsyncIterator[list[N]]:
+async def ready_waves(nodes: Sequence[Node], wait: float = WAVE_SECONDS) -> AsyncIterator[list[Node]]:
     """`nodes` in waves of those whose destination container exists (their `done` is set), in
     their own order within a wave: everything at once when the objects are all written already."""
-    arrived: asyncio.Queue[N] = asyncio.Queue()
+    arrived: asyncio.Queue[Node] = asyncio.Queue()
 
-    def on_written(node: N) -> Callable[[object], None]:
+    def on_written(node: Node) -> Callable[[object], None]:
         return lambda _future: arrived.put_nowait(node)
 
     waiting = 0
-    now: list[N] = []
+    now: list[Node] = []
     for node in nodes:
         future = node.done
         if future is None or future.done():
@@ -69,11 +62,11 @@ async def ready_waves(nodes: Sequence[N], wait: float = WAVE_SECONDS) -> AsyncIt
             future.add_done_callback(on_written(node))
     if now:
         yield now
-    order = {id(node): n for n, node in enumerate(nodes)}
+    order = {node: n for n, node in enumerate(nodes)}  # nodes compare by identity
     while waiting:
         wave = [await arrived.get()]
         await asyncio.sleep(wait)
         while not arrived.empty():
             wave.append(arrived.get_nowait())
         waiting -= len(wave)
-        yield sorted(wave, key=lambda node: order[id(node)])
+        yield sorted(wave, key=order.__getitem__)

@@ -19,7 +19,7 @@ from braintrust_migrate.engine.events.sharing import plan_shares, ready_waves
 from braintrust_migrate.engine.events.state import EventState
 from braintrust_migrate.engine.events.stream import ByteBudget, Stream, StreamEnv, StreamOutcome, StreamSpec
 from braintrust_migrate.engine.events.versions import PinLog
-from braintrust_migrate.engine.graph import Node, target_keys
+from braintrust_migrate.engine.graph import Node, target_keys, written
 from braintrust_migrate.engine.inventory import Inventory
 from braintrust_migrate.engine.refs import POLYMORPHIC_KINDS, find_slots
 from braintrust_migrate.engine.resources import BY_KIND, RESOURCE_TYPES, STREAMS, EventStream, ResourceType
@@ -114,12 +114,6 @@ class EventStage:
         new_dest = node.key in self.ctx.created
         return StreamSpec(stream.kind, node.src["id"], dest_id, node.name, project, pins, new_dest)
 
-    async def settled(self, nodes: list[Node]) -> None:
-        """Until every one of `nodes` is written (or given up): its destination id is final."""
-        waits = [node.done for node in nodes if node.done is not None and not node.done.done()]
-        if waits:
-            await asyncio.gather(*map(asyncio.shield, waits))
-
     async def origins_ready(self, stream: EventStream, rows: list[dict[str, Any]]) -> None:
         """Rows are written once the objects their origins name are: a pending one is waited for
         (only in the container's own phase: later phases may wait for these very rows)."""
@@ -140,7 +134,7 @@ class EventStage:
                 node = self.ctx.nodes.get(key)
                 if node is not None and node.rt.phase == phase:
                     pending.append(node)
-        await self.settled(pending)
+        await written(pending)
 
     async def run_as_ready(
         self, stream: EventStream, keep: Callable[[StreamSpec], bool] | None = None
@@ -157,7 +151,7 @@ class EventStage:
         by_id = {node.src["id"]: node for node in nodes}
 
         async def one(group: list[Node]) -> list[StreamOutcome]:
-            await self.settled(group)
+            await written(group)
             specs = [
                 spec
                 for node in group
