@@ -79,6 +79,15 @@ def dependencies(
     return graph if overlap else whole
 
 
+def per_container_pins(graph: dict[Step, set[Step]]) -> dict[Step, set[Step]]:
+    """The graph to run: a step waits for a rows step only because its objects pin versions of
+    those rows (dependencies()), so it starts with its other steps done and each object waits for
+    the rows of the containers it pins (EventStage.pinned_rows_copied) instead. The whole graph
+    still decides what a sharded run leaves for later (shards.prune)."""
+    rows = {step for step in graph if step.stream is not None}
+    return {step: deps if step in rows else deps - rows for step, deps in graph.items()}
+
+
 def repin_types(types: Iterable[ResourceType], stream: EventStream) -> list[ResourceType]:
     return [rt for rt in types if not rt.required and _pins_rows(rt, stream)]
 

@@ -22,7 +22,14 @@ from braintrust_migrate.engine.progress import ProgressView
 from braintrust_migrate.engine.report import Outcome
 from braintrust_migrate.engine.resources import EventStream, ResourceType
 from braintrust_migrate.engine.shards import Mode, prune
-from braintrust_migrate.engine.steps import Step, dependencies, order, repin_types, run_in_order
+from braintrust_migrate.engine.steps import (
+    Step,
+    dependencies,
+    order,
+    per_container_pins,
+    repin_types,
+    run_in_order,
+)
 from braintrust_migrate.engine.tally import StreamTally
 from braintrust_migrate.liblog import get_logger
 
@@ -95,6 +102,8 @@ class StepWalker:
         graph = dependencies(types, streams, overlap=s.migration_overlap_rows)
         graph = prune(graph, self.shard)  # --shard: its part of the steps
         log.debug("run order", steps=order(graph))
+        copying = [step.stream for step in graph if step.stream is not None]
+        graph = per_container_pins(graph)
         totals = self.progress.add_rows_total if self.progress.enabled else None
 
         def on_rows(spec: StreamSpec, rows: int, nbytes: int) -> None:
@@ -105,16 +114,19 @@ class StepWalker:
 
         stage = EventStage(ctx, s, on_rows, totals)
 
+        async def pinned_rows(node: Node) -> None:
+            await stage.pinned_rows_copied(node, copying)
+
         async def run(step: Step) -> None:
             if step.phase == "objects":
                 rewritten = await self._objects(ctx, per_type)
                 await self._settle_deferred(ctx, rewritten)
             elif step.phase is not None:
-                await self._later_phase(ctx, step.phase, per_type)
+                await self._later_phase(ctx, step.phase, per_type, pinned_rows)
             elif step.stream is not None:
                 await self._rows(ctx, stage, step.stream)
             elif step.repin is not None and not self.options.dry_run:
-                await self._repin(ctx, types, step.repin)
+                await self._repin(ctx, types, step.repin, per_type, pinned_rows)
             clock.lap(step.name)
 
         await run_in_order(graph, run)
@@ -190,10 +202,15 @@ class StepWalker:
         return contextlib.nullcontext() if node.rt.batch else sems[(node.project_id, node.rt.name)]
 
     async def _later_phase(
-        self, ctx: RunContext, phase: str, per_type: dict[tuple[str | None, str], asyncio.Semaphore]
+        self,
+        ctx: RunContext,
+        phase: str,
+        per_type: dict[tuple[str | None, str], asyncio.Semaphore],
+        pinned_rows: Callable[[Node], Awaitable[None]],
     ) -> None:
         """A phase after the objects: its destination objects are read again first (the run has
-        written since), then its objects are written with every reference final."""
+        written since), then its objects are written with every reference final, each one that
+        pins a version of rows once those rows are copied."""
         nodes = [n for n in ctx.nodes.values() if n.rt.phase == phase]
         listed = {n.rt.name: n.rt for n in nodes if n.rt in ALL_LISTABLE}
         for rt in listed.values():
@@ -205,7 +222,7 @@ class StepWalker:
                 if node.done is not None and not node.done.done():
                     node.done.set_result(None)
                 self._record(ctx, refused_node(node, "destination_not_readable", error))
-        await self._run_dag(ctx, nodes, per_type, final=True)
+        await self._run_dag(ctx, nodes, per_type, final=True, before=pinned_rows)
 
     async def _bounded(self, coroutines: Iterable[Awaitable[T]]) -> list[T]:
         """Run independent steps concurrently, as many at once as one resource type may."""
@@ -220,15 +237,26 @@ class StepWalker:
     async def _rows(self, ctx: RunContext, stage: EventStage, stream: EventStream) -> None:
         """One stream's rows, each container's as soon as it exists; a dry run reads, per container,
         how many the real run would copy."""
-        if self.options.dry_run:
-            await written(stage.containers(stream))
-            self.row_plan += await RowPlanner(ctx, self.settings).plan(stage.specs(stream, planned=True))
-            return
-        self.streams += await stage.run_as_ready(stream, self.stream_filter)
-        stage.record_pins(stream)
+        try:
+            if self.options.dry_run:
+                await written(stage.containers(stream))
+                self.row_plan += await RowPlanner(ctx, self.settings).plan(stage.specs(stream, planned=True))
+            else:
+                self.streams += await stage.run_as_ready(stream, self.stream_filter)
+        finally:  # what pins a version of them waits no longer, however the stream ended
+            ids = [node.src["id"] for node in stage.containers(stream)]
+            stage.mark_copied(stream, ids, record=not self.options.dry_run)
 
-    async def _repin(self, ctx: RunContext, types: list[ResourceType], stream: EventStream) -> None:
-        """Objects pinning a version of `stream`'s rows, written again now that those rows exist."""
+    async def _repin(
+        self,
+        ctx: RunContext,
+        types: list[ResourceType],
+        stream: EventStream,
+        per_type: dict[tuple[str | None, str], asyncio.Semaphore],
+        pinned_rows: Callable[[Node], Awaitable[None]],
+    ) -> None:
+        """Objects pinning a version of `stream`'s rows, each written again as soon as the rows of
+        what it pins exist (not once every container's are)."""
         pinning = set(repin_types(types, stream))
         outcomes = {(o.kind, o.source_id): o for o in ctx.outcomes}
         todo = [
@@ -239,9 +267,14 @@ class StepWalker:
             and pins_of(node.rt, node.src)
             and outcomes[node.key].action not in ("failed", "skipped", "conflict")
         ]
-        seconds = await self._bounded(migrate_node(ctx, node, final=True) for _, node in todo)
-        for (first, _), second in zip(todo, seconds, strict=True):
+
+        async def again(first: Outcome, node: Node) -> None:
+            await pinned_rows(node)
+            async with self._slot(node, per_type):
+                second = await migrate_node(ctx, node, final=True)
             self._merge_settled(ctx, first, second)
+
+        await asyncio.gather(*(again(first, node) for first, node in todo))
 
     async def _run_dag(
         self,
@@ -251,11 +284,14 @@ class StepWalker:
         *,
         final: bool = False,
         on_pending: Callable[[Node, Outcome], None] | None = None,
+        before: Callable[[Node], Awaitable[None]] | None = None,
     ) -> None:
         async def one(node: Node) -> None:
             assert node.done is not None
             try:
                 await written(ctx.nodes[dep] for dep in node.deps)
+                if before is not None:
+                    await before(node)
                 async with self._slot(node, sems):
                     outcome = await migrate_node(ctx, node, final=final)
                 self._record(ctx, outcome)

@@ -1,6 +1,7 @@
 """What waits for what while objects are written: a deferred reference is patched in as soon as
-its target exists (not after every object of the org), and with --overlap-rows a small container's
-rows are not held back by a container written much later that its shared read would have included.
+its target exists (not after every object of the org); with --overlap-rows a small container's
+rows are not held back by a container written much later that its shared read would have included;
+and what pins a dataset version waits for that dataset's rows, not for every dataset's.
 
 Both are judged from outside: a poller reads the destination over HTTP while the run goes on, and
 a chain of experiments (each the base of the next, each creation delayed by the sandbox) keeps the
@@ -15,7 +16,7 @@ import httpx
 
 from braintrust_migrate.sandbox.faults import FaultSettings
 from tests.integration.engine.harness import migrate
-from tests.integration.events.helpers import client, insert
+from tests.integration.events.helpers import all_rows, client, insert
 
 DELAY_MS = 400  # each delayed creation; the chain below holds the object phase open ~CHAIN times longer
 CHAIN = 6
@@ -138,3 +139,67 @@ async def test_overlapped_rows_of_a_small_container_do_not_wait_for_a_later_one(
     assert last_first is False  # the early rows were copied while the chain was still being written
     containers = {c["name"]: c for c in result.report["events"]["containers"]}
     assert containers["early"]["rows_written"] == 5 and containers[last]["rows_written"] == 5
+
+
+SLOW_PINS = 5  # versions of the slow dataset pinned: written one after another, each delayed
+
+
+async def test_a_pin_waits_for_its_own_dataset_not_for_every_dataset(sandbox_server, sandbox_orgs, tmp_path):
+    url, src, dst = sandbox_server.url, sandbox_orgs.source, sandbox_orgs.dest
+    with client(url, src) as c:
+        project = c.post("/v1/project", json={"name": "Pins"}).json()["id"]
+        quick = c.post("/v1/dataset", json={"project_id": project, "name": "quick"}).json()["id"]
+        slow = c.post("/v1/dataset", json={"project_id": project, "name": "slow"}).json()["id"]
+
+    def pin_experiment(name: str, dataset: str) -> None:
+        version = max((r["_xact_id"] for r in all_rows(url, src, "dataset", dataset).values()), key=int)
+        body = {"project_id": project, "name": name, "dataset_id": dataset, "dataset_version": version}
+        with client(url, src) as c:
+            c.post("/v1/experiment", json=body).raise_for_status()
+
+    insert(url, src, "dataset", quick, [{"id": "q", "input": 1}])
+    pin_experiment("on quick", quick)
+    with client(url, src) as c:  # a snapshot is created only once its version exists
+        version = c.get("/v1/experiment", params={"experiment_name": "on quick"}).json()["objects"][0]
+        snapshot = {"dataset_id": quick, "name": "quick v1", "xact_id": version["dataset_version"]}
+        c.post("/v1/dataset_snapshot", json=snapshot).raise_for_status()
+    for n in range(SLOW_PINS):  # each pin of `slow` is written, then read back, before the next
+        insert(url, src, "dataset", slow, [{"id": f"s{n}", "input": n}])
+        pin_experiment(f"on slow {n}", slow)
+    # Every dataset write and read-back in the destination is slow: `slow` takes SLOW_PINS times
+    # longer than `quick`.
+    sandbox_server.set_faults(
+        FaultSettings(latency_ms=DELAY_MS, include_paths=("/v1/dataset/",), methods=("POST",)), org=dst.name
+    )
+
+    async def quick_pinned(http: httpx.AsyncClient) -> bool:
+        experiment = await named(http, "/v1/experiment", "on quick")
+        snapshot = await named(http, "/v1/dataset_snapshot", "quick v1")
+        return bool(experiment and experiment.get("dataset_version") and snapshot)
+
+    async def slow_copied(http: httpx.AsyncClient) -> bool:
+        dataset = await named(http, "/v1/dataset", "slow")
+        if dataset is None:
+            return False
+        query = f"select: id | from: dataset('{dataset['id']}') | limit: 100"
+        rows = (await http.post("/btql", json={"query": query, "fmt": "json"})).json()["data"]
+        return len(rows) == SLOW_PINS
+
+    result, slow_first = await run_watched(url, src, dst, tmp_path, quick_pinned, slow_copied)
+    sandbox_server.clear_faults()
+    assert result.ok, result.summary_path.read_text()
+    assert slow_first is False  # pinned while the slow dataset's versions were still being written
+    with client(url, dst) as c:
+        experiments = {e["name"]: e for e in c.get("/v1/experiment").json()["objects"]}
+        datasets = {d["name"]: d["id"] for d in c.get("/v1/dataset").json()["objects"]}
+        [snapshot] = c.get("/v1/dataset_snapshot", params={"dataset_id": datasets["quick"]}).json()["objects"]
+    assert snapshot["xact_id"] == experiments["on quick"]["dataset_version"]
+    # Each pin names the destination version holding exactly the rows of its source version.
+    for name, dataset, rows in [("on quick", "quick", {"q"})] + [
+        (f"on slow {n}", "slow", {f"s{i}" for i in range(n + 1)}) for n in range(SLOW_PINS)
+    ]:
+        version = experiments[name]["dataset_version"]
+        with client(url, dst) as c:
+            body = {"limit": 100, "version": version}
+            data = c.post(f"/v1/dataset/{datasets[dataset]}/fetch", json=body).raise_for_status().json()
+        assert {r["id"] for r in data["events"]} == rows, name

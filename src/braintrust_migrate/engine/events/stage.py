@@ -87,6 +87,10 @@ class EventStage:
         self._env: StreamEnv | None = None
         self._open: dict[str, list[Node]] = {}  # per phase, its objects not yet written
         self._pins: dict[str, dict[str, set[str]]] = {}
+        # (stream kind, container source id) -> set once that container's rows are copied (or not
+        # to be): what pins one of its versions waits for this, not for the whole stream.
+        self._copied: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self._pin_log: PinLog | None = None
 
     def pins(self, stream: EventStream) -> dict[str, set[str]]:
         """The stream's pinned versions, read from the (unchanging) source inventory once."""
@@ -113,6 +117,32 @@ class EventStage:
         project = node.project or node.name  # a project's own logs: the project
         new_dest = node.key in self.ctx.created
         return StreamSpec(stream.kind, node.src["id"], dest_id, node.name, project, pins, new_dest)
+
+    def _copied_future(self, kind: str, src_id: str) -> asyncio.Future[None]:
+        if (kind, src_id) not in self._copied:
+            self._copied[(kind, src_id)] = asyncio.get_running_loop().create_future()
+        return self._copied[(kind, src_id)]
+
+    def mark_copied(self, stream: EventStream, src_ids: list[str], *, record: bool = True) -> None:
+        """Those containers' rows are copied (or will not be this run): their pins translate now
+        (`record`: not in a dry run, which writes no version)."""
+        if record:
+            self.record_pins(stream, set(src_ids))
+        for src_id in src_ids:
+            future = self._copied_future(stream.kind, src_id)
+            if not future.done():
+                future.set_result(None)
+
+    async def pinned_rows_copied(self, node: Node, streams: list[EventStream]) -> None:
+        """Until the rows of every container `node` pins a version of are copied (streams: those
+        this run copies), so its pins translate; then, not after every container of the stream."""
+        waits = [
+            self._copied_future(stream.kind, container)
+            for stream in streams
+            for container, _ in pins_of(node.rt, node.src, stream)
+        ]
+        if waits:
+            await asyncio.gather(*map(asyncio.shield, waits))
 
     async def origins_ready(self, stream: EventStream, rows: list[dict[str, Any]]) -> None:
         """Rows are written once the objects their origins name are: a pending one is waited for
@@ -151,6 +181,12 @@ class EventStage:
         by_id = {node.src["id"]: node for node in nodes}
 
         async def one(group: list[Node]) -> list[StreamOutcome]:
+            try:
+                return await copy(group)
+            finally:
+                self.mark_copied(stream, [node.src["id"] for node in group])
+
+        async def copy(group: list[Node]) -> list[StreamOutcome]:
             await written(group)
             specs = [
                 spec
@@ -279,10 +315,15 @@ class EventStage:
             if self.on_totals:
                 self.on_totals(kind, self._totals[kind])
 
-    def record_pins(self, stream: EventStream) -> None:
-        """Make pinned versions of the stream's containers translatable by the object engine."""
-        pin_log = PinLog(self.events.db)
+    def record_pins(self, stream: EventStream, only: set[str] | None = None) -> None:
+        """Make pinned versions of the stream's containers (`only` those) translatable by the
+        object engine."""
+        if self._pin_log is None:
+            self._pin_log = PinLog(self.events.db)
+        pin_log = self._pin_log
         for container, versions in self.pins(stream).items():
+            if only is not None and container not in only:
+                continue
             dest_container = self.ctx.peek(stream.container, container)
             if not dest_container:
                 continue
