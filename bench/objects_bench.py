@@ -10,7 +10,10 @@ engine's own build_nodes + link, read only) and the run's report: a written obje
 trip after the objects it needs (a skipped or unchanged one none), an object with references
 patched in later one more, one pinning a version of a container's rows waits for them (or is written
 again once they are), a container's rows its keyset reads (pages in a row, from the start)
-and one insert after both the reads and the container. Setup before any write: org discovery,
+and one insert after both the reads and the container. A pinned version costs two more: the
+destination cannot take the source's transaction ids, so each pinned version's rows are written
+and the destination's new transaction read back before the next version's (or the current rows')
+writes start; that order is the API's, not the tool's. Setup before any write: org discovery,
 listing (pages in a row), owner listings, the user map. Requests are the report's, both sides.
 """
 
@@ -39,9 +42,11 @@ from bench.common import (
 )
 from bench.yardstick import critical_path, ideal_seconds
 from braintrust_migrate.config import load_settings
+from braintrust_migrate.engine.events.stage import pinned_versions
 from braintrust_migrate.engine.graph import Node, link
 from braintrust_migrate.engine.inventory import ALL_LISTABLE, Inventory, load_inventory, load_owned
 from braintrust_migrate.engine.refs import find_slots
+from braintrust_migrate.engine.resources import STREAMS
 from braintrust_migrate.engine.scope import owner_objects
 from braintrust_migrate.engine.selection import build_nodes, run_types, selected_names, selected_projects
 from braintrust_migrate.sandbox.seed.run import seed_org
@@ -100,12 +105,15 @@ def plan(
                     deps[key].append(rows)
                 elif key in written:
                     deps[("repin", key)] = [key, rows]
+    pins = {kind: pinned_versions(inv, stream) for kind, stream in STREAMS.items()}
     for c in report["events"]["containers"]:
         reads = ("reads", c["source_id"])
         deps[reads] = []
         cost[reads] = max(1, math.ceil(c["rows_read"] / row_page))
         owner = (CONTAINER_KIND.get(c["container"], c["container"]), c["source_id"])
-        deps[("rows", c["source_id"])] = [reads, owner if owner in nodes else setup]
+        rows = ("rows", c["source_id"])
+        deps[rows] = [reads, owner if owner in nodes else setup]
+        cost[rows] = 1 + 2 * len(pins.get(c["container"], {}).get(c["source_id"], ()))
     missing = {k for d in deps.values() for k in d if k not in deps}
     for key in missing:  # a pin to rows the run did not copy: nothing to wait for
         for d in deps.values():

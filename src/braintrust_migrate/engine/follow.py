@@ -144,6 +144,7 @@ class Follower:
         self.lag = Lag()
         self.caught_up_hooks: list[CaughtUpHook] = []
         self._counts: dict[str, int] = {}
+        self._behind: dict[tuple[str, str], int] = {}
         s = runner.settings
         self.interval = s.migration_follow_interval
         self.window = Window(s.migration_created_after, s.migration_created_before)
@@ -228,7 +229,7 @@ class Follower:
         source = self.clients[0]
         slots = asyncio.Semaphore(COUNT_CONCURRENCY)
 
-        async def count(spec: StreamSpec) -> tuple[str, int | None]:
+        async def count(spec: StreamSpec) -> tuple[StreamSpec, int | None]:
             row = events.db.execute(
                 "SELECT checkpoint FROM streams WHERE stream = ?", (_key(spec),)
             ).fetchone()
@@ -237,13 +238,14 @@ class Follower:
                     n = await source.count(spec.kind, spec.src_id, self.window, row[0] if row else None)
                 except ApiError:
                     n = 1  # unknown: read it this pass
-            return _key(spec), n
+            return spec, n
 
-        counted = dict(await asyncio.gather(*(count(spec) for spec in specs)))
-        if any(n is None for n in counted.values()):
+        counted = await asyncio.gather(*(count(spec) for spec in specs))
+        if any(n is None for _, n in counted):
             self.stats.stopped_by = "no_btql"
             return False
-        self._counts = {key: int(n or 0) for key, n in counted.items()}
+        self._counts = {_key(spec): int(n or 0) for spec, n in counted}
+        self._behind = {(spec.kind, spec.src_id): int(n or 0) for spec, n in counted}
         self.lag.observe(self._counts, time.monotonic())
         self.stats.rows_behind, self.stats.seconds_behind = self.lag.rows, self.lag.seconds
         return True
@@ -258,10 +260,11 @@ class Follower:
             runner._record(ctx, outcome)
         # A stream counted with nothing after its checkpoint is not read; a new container is.
         runner.stream_filter = lambda spec: self._counts.get(_key(spec), 1) > 0
+        runner.stream_counts = self._behind  # the shared reads are planned on these counts
         try:
             await runner._steps(ctx, self.types, self.event_streams)
         finally:
-            runner.stream_filter = None
+            runner.stream_filter, runner.stream_counts = None, None
             runner.progress = view
         copied = 0
         for stream in runner.streams[before:]:

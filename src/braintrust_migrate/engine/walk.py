@@ -87,6 +87,8 @@ class StepWalker:
     row_plan: list[dict[str, Any]]
     on_event: Callable[[dict[str, Any]], None] | None
     stream_filter: Callable[[StreamSpec], bool] | None = None  # follow: streams a pass reads
+    # follow: rows behind per (stream kind, container), counted before the pass: no count again
+    stream_counts: dict[tuple[str, str], int] | None = None
     shard: Mode = None  # --shard (engine/shards.py)
 
     def _record(self, ctx: RunContext, outcome: Outcome) -> None:
@@ -112,7 +114,7 @@ class StepWalker:
             if self.on_event:
                 self.on_event({"event": "rows", "spec": spec, "rows": rows, "bytes": nbytes})
 
-        stage = EventStage(ctx, s, on_rows, totals)
+        stage = EventStage(ctx, s, on_rows, totals, counted=self.stream_counts)
 
         async def pinned_rows(node: Node) -> None:
             await stage.pinned_rows_copied(node, copying)

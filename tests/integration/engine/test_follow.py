@@ -210,3 +210,31 @@ def test_follow_with_sync_deletes_mirrors_a_delete_made_while_following(
     with client(url, dst) as c:
         assert [o for o in c.get("/v1/prompt").json()["objects"] if o["name"] == "doomed"] == []
     assert result.report["deletes"]["rows_deleted"] == 2
+
+
+def test_follow_passes_plan_shared_reads_on_their_own_counts(
+    sandbox_server: Any, sandbox_orgs: OrgPair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass counts each stream's rows behind already: it sends no grouped count of its own."""
+    from braintrust_migrate.source.live import LiveSource
+
+    url, src, dst = sandbox_server.url, sandbox_orgs.source, sandbox_orgs.dest
+    seed(url, src, 5)
+    grouped: list[str] = []
+    counts = LiveSource.counts
+
+    async def counted(self: LiveSource, kind: str, *args: Any) -> Any:
+        grouped.append(kind)
+        return await counts(self, kind, *args)
+
+    monkeypatch.setattr(LiveSource, "counts", counted)
+    assert asyncio.run(migrate(url, src, dst, tmp_path)).ok
+    plain = len(grouped)
+    assert plain > 0  # the copy itself plans its shared reads on grouped counts
+    grouped.clear()
+    result = asyncio.run(
+        migrate(url, src, dst, tmp_path, follow=True, until_idle=0.6, migration_follow_interval=0.1)
+    )
+    assert result.ok
+    assert result.report["follow"]["passes"] >= 2
+    assert len(grouped) == plain  # the copy before following, and no pass after it

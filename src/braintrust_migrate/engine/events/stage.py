@@ -74,8 +74,12 @@ class EventStage:
         settings: Settings,
         on_rows: Callable[[StreamSpec, int, int], None],
         on_totals: Callable[[str, int], None] | None,
+        *,
+        counted: dict[tuple[str, str], int] | None = None,
     ) -> None:
+        """`counted`: rows to read per (stream kind, container), known already (a follow pass)."""
         self.ctx, self.settings = ctx, settings
+        self.counted = counted
         self.on_rows, self.on_totals = on_rows, on_totals
         self.events = EventState(ctx.state)
         self.budget = ByteBudget(settings.migration_max_bytes_in_flight)
@@ -222,6 +226,9 @@ class EventStage:
                     if counts
                     else [[i] for i in wave_ids]
                 )
+                # Pinned containers first: their versions are replayed one after another, and
+                # what pins them waits for them.
+                groups.sort(key=lambda group: not alone.intersection(group))
                 tasks += [asyncio.create_task(one([by_id[i] for i in group])) for group in groups]
             results = await asyncio.gather(*tasks)
         finally:
@@ -237,10 +244,14 @@ class EventStage:
         (none: sharing is off, or the source counts one container at a time)."""
         if not self.settings.migration_shared_read_rows or not env.source.shares_reads or not nodes:
             return {}
-        try:
-            counts = await env.source.counts(stream.kind, [n.src["id"] for n in nodes], env.window)
-        except ApiError:
-            return {}
+        ids = [n.src["id"] for n in nodes]
+        if self.counted is not None:  # a container first seen by this pass: size unknown, read alone
+            counts: dict[str, int | None] = {i: self.counted.get((stream.kind, i)) for i in ids}
+        else:
+            try:
+                counts = await env.source.counts(stream.kind, ids, env.window)
+            except ApiError:
+                return {}
         if all(value is None for value in counts.values()):
             return {}
         self._expected.update(counts)

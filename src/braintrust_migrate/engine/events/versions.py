@@ -146,6 +146,8 @@ class PinnedDataset:
             # need writing. (Part of another pin would leave rows no diff from `at` rewrites.)
             since: int | None = at
             live, _ = await self.source.ids(at)
+        elif stream.spec.new_dest and stream.state.new:
+            since, live = None, set()  # this run made the container, and nothing wrote it since
         else:
             since, (live, _) = None, await self.target.ids(None)
         for index, pin in enumerate(todo):
@@ -177,8 +179,7 @@ class PinnedDataset:
         since a pin (the stream reads live rows only), and write again what the destination
         lacks. The destination is read, not assumed from this state's records: a run from
         another state folder may have rewound it to a pin since (deleting later rows)."""
-        there, _ = await self.target.ids(None)
-        here, _ = await self.source.ids(None)
+        (there, _), (here, _) = await asyncio.gather(self.target.ids(None), self.source.ids(None))
         if there - here:
             await self._delete(sorted(there - here))
         missing = here - there
