@@ -21,3 +21,18 @@ def test_rows_wait_for_the_objects_unless_they_overlap() -> None:
     for graph in (plain, overlapped):
         repins = [name for name in graph if name.startswith("repin:")]
         assert repins and all(any(dep.startswith("rows:") for dep in graph[name]) for name in repins)
+
+
+def test_what_pins_rows_waits_per_container_yet_shards_still_leave_it_for_later() -> None:
+    from braintrust_migrate.engine.shards import prune
+    from braintrust_migrate.engine.steps import per_container_pins
+
+    whole = dependencies(RESOURCE_TYPES, EVENT_STREAMS)
+    run = {step.name: {dep.name for dep in deps} for step, deps in per_container_pins(whole).items()}
+    # No step waits for a rows step as a whole: its objects wait for their own containers' rows.
+    assert all(not dep.startswith("rows:") for deps in run.values() for dep in deps)
+    assert run["after_rows"] and run["repin:dataset"] == {"objects"}
+    # Rows still wait for the objects, and the objects-only run leaves what needs rows out.
+    assert all("objects" in run[name] for name in run if name.startswith("rows:"))
+    objects_only = {step.name for step in prune(whole, "objects")}
+    assert "after_rows" not in objects_only and "repin:dataset" not in objects_only
