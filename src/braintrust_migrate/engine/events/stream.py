@@ -83,6 +83,18 @@ class ByteBudget:
         """Room for a page of `json_bytes` of JSON, held parsed until written; returns the charge."""
         return await self.acquire(json_bytes * PARSED_FACTOR)
 
+    async def adjust(self, held: int, json_bytes: int) -> int:
+        """A charge taken before a read, made what the page read needs; returns the new charge.
+        It does not wait for room: the page is in memory already, so more is charged at once (the
+        next reads wait for it) and less is given back."""
+        charge = min(json_bytes * PARSED_FACTOR, self.limit)
+        async with self._cond:
+            self.used += charge - held
+            self.peak = max(self.peak, self.used)
+            if charge < held:
+                self._cond.notify_all()
+        return charge
+
     async def release(self, amount: int) -> None:
         async with self._cond:
             self.used -= amount
@@ -361,13 +373,29 @@ class Stream:
         await queue.put(None)
 
     async def _feed(self, pages: AsyncIterator[Page], queue: asyncio.Queue[tuple[Page, int] | None]) -> None:
-        async for page in pages:
-            held = await self.env.budget.hold(page.nbytes)
+        """Room for a page is taken before it is read (the size of this stream's last page), then
+        made what it needs: a page read first and held while waiting for room sat outside the
+        budget, one per stream, whenever the writes were slower than the reads."""
+        budget = self.env.budget
+        expect = 0  # JSON bytes of the last page: the next one is about that size
+        pages = aiter(pages)
+        while True:
+            held = await budget.hold(expect) if expect else 0
             try:
+                page = await anext(pages)
+            except StopAsyncIteration:
+                await budget.release(held)
+                return
+            except BaseException:
+                await budget.release(held)
+                raise
+            try:
+                held = await budget.adjust(held, page.nbytes)
                 await queue.put((page, held))
             except asyncio.CancelledError:
-                await self.env.budget.release(held)
+                await budget.release(held)
                 raise
+            expect = page.nbytes
 
     async def _prepare(self, page: Page) -> list[list[Encoded]]:
         if self.env.ready is not None:
