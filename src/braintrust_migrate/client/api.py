@@ -38,6 +38,7 @@ from braintrust_migrate.client.errors import (
     ResponseTooLarge,
     describe_transport_error,
     error_for_status,
+    is_timeout,
 )
 from braintrust_migrate.client.limiter import AdaptiveLimiter
 from braintrust_migrate.client.payload import decode, list_items
@@ -186,7 +187,8 @@ class ApiClient:
         except httpx.TransportError as exc:
             self.stats.errors += 1
             reason = describe_transport_error(exc)
-            raise NetworkError(**where, url=self.url_for(call.path), reason=reason) from None
+            url = self.url_for(call.path)
+            raise NetworkError(**where, url=url, reason=reason, timed_out=is_timeout(exc)) from None
         except redirects.Refused as refused:
             raise RedirectRefused(
                 **where, url=refused.url, status=refused.status, reason=str(refused)
@@ -366,7 +368,10 @@ class ApiClient:
         """The typed error for a blob exchange that failed; anything else (a check's refusal) as is."""
         where = {"side": self.side, "method": method, "path": BLOB}
         if isinstance(exc, httpx.TransportError):
-            return NetworkError(**where, url=_hop_url(exc, url), reason=describe_transport_error(exc))
+            return NetworkError(
+                side=self.side, method=method, path=BLOB, url=_hop_url(exc, url),
+                reason=describe_transport_error(exc), timed_out=is_timeout(exc),
+            )  # fmt: skip
         if isinstance(exc, redirects.NotFollowed):
             return ApiError(**where, status=exc.status, message=str(exc))
         if isinstance(exc, redirects.Refused):

@@ -17,6 +17,9 @@ def trim(body: str, limit: int = BODY_LIMIT) -> str:
     return body if len(body) <= limit else body[:limit] + "…"
 
 
+OVERLOAD_STATUSES = frozenset({429, 503, 504})
+
+
 class ApiError(Exception):
     """An HTTP exchange that did not succeed. `status` is None for network failures."""
 
@@ -43,6 +46,11 @@ class ApiError(Exception):
     @property
     def side_label(self) -> str:
         return SIDE_LABEL.get(self.side, self.side)
+
+    @property
+    def overloaded(self) -> bool:
+        """The server asks for less at once: throttled, unavailable, or its gateway timed out."""
+        return self.status in OVERLOAD_STATUSES
 
     def default_message(self) -> str:
         detail = f": {self.body}" if self.body else ""
@@ -109,10 +117,18 @@ class ServerError(ApiError):
 class NetworkError(ApiError):
     """The request never got an HTTP answer: DNS, refused connection, timeout, dropped connection."""
 
-    def __init__(self, *, side: str, method: str, path: str, url: str, reason: str) -> None:
+    def __init__(
+        self, *, side: str, method: str, path: str, url: str, reason: str, timed_out: bool = False
+    ) -> None:
         self.url = url
         self.reason = reason
+        self.timed_out = timed_out
         super().__init__(side=side, method=method, path=path, status=None)
+
+    @property
+    def overloaded(self) -> bool:
+        # No answer in time: most often requests queued at a server that is too busy for them.
+        return self.timed_out
 
     def default_message(self) -> str:
         url_var = SIDE_VARS.get(self.side, ("", "the URL"))[1]
@@ -191,6 +207,11 @@ def error_for_status(status: int) -> type[ApiError]:
     if status in _BY_STATUS:
         return _BY_STATUS[status]
     return ServerError if status >= 500 else ApiError
+
+
+def is_timeout(exc: Exception) -> bool:
+    """A transport error that is a timeout (the aiohttp transport's own, under httpx's names)."""
+    return isinstance(exc, httpx.TimeoutException) or isinstance(exc.__cause__, TimeoutError)
 
 
 def describe_transport_error(exc: Exception) -> str:

@@ -21,7 +21,7 @@ class Permit:
 
 
 class AdaptiveLimiter:
-    """At most `limit` holders at once; `limit` halves on throttling and creeps back on success.
+    """At most `limit` holders at once; `limit` halves on overload and creeps back on success.
 
     A burst of 429s from requests that were already in flight when the limit was
     cut counts once: only a permit taken in the current epoch can cut it again.
@@ -83,12 +83,14 @@ class AdaptiveLimiter:
                 waiter.set_result(None)
 
     async def run(self, attempt: Callable[[], Awaitable[T]]) -> T:
-        """One attempt in a slot; its answer tunes the limit (a 429 cuts it, a success grows it)."""
+        """One attempt in a slot; its answer tunes the limit: a sign of overload cuts it (a 429, 503
+        or 504, or no answer before the timeout: requests queued at a busy server wait longer the
+        more are sent), a success grows it."""
         async with self.slot() as permit:
             try:
                 result = await attempt()
             except ApiError as error:
-                if error.status == 429:
+                if error.overloaded:
                     self.on_throttled(permit)
                 raise
             self.on_success()
