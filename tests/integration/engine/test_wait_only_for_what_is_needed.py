@@ -203,3 +203,32 @@ async def test_a_pin_waits_for_its_own_dataset_not_for_every_dataset(sandbox_ser
             body = {"limit": 100, "version": version}
             data = c.post(f"/v1/dataset/{datasets[dataset]}/fetch", json=body).raise_for_status().json()
         assert {r["id"] for r in data["events"]} == rows, name
+
+
+async def test_a_pin_on_a_dataset_this_run_does_not_copy_waits_for_nothing(
+    sandbox_server, sandbox_orgs, tmp_path
+):
+    """An experiment of a selected project pins a dataset of a project left out: the run ends
+    (it hung, waiting for rows no stream copies), and the pin is dropped with its note."""
+    url, src, dst = sandbox_server.url, sandbox_orgs.source, sandbox_orgs.dest
+    with client(url, src) as c:
+        kept = c.post("/v1/project", json={"name": "Kept"}).json()["id"]
+        other = c.post("/v1/project", json={"name": "Other"}).json()["id"]
+        dataset = c.post("/v1/dataset", json={"project_id": other, "name": "elsewhere"}).json()["id"]
+    insert(url, src, "dataset", dataset, [{"id": "e", "input": 1}])
+    version = next(iter(all_rows(url, src, "dataset", dataset).values()))["_xact_id"]
+    with client(url, src) as c:
+        body = {
+            "project_id": kept,
+            "name": "pins elsewhere",
+            "dataset_id": dataset,
+            "dataset_version": version,
+        }
+        c.post("/v1/experiment", json=body).raise_for_status()
+    result = await asyncio.wait_for(
+        migrate(url, src, dst, tmp_path / "state", migration_projects=["Kept"]), 60
+    )
+    assert result.report["events"]["containers"]  # the selected project's rows were copied
+    with client(url, dst) as c:
+        [experiment] = c.get("/v1/experiment").json()["objects"]
+    assert experiment["name"] == "pins elsewhere" and not experiment.get("dataset_version")

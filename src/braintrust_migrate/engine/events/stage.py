@@ -144,6 +144,7 @@ class EventStage:
             self._copied_future(stream.kind, container)
             for stream in streams
             for container, _ in pins_of(node.rt, node.src, stream)
+            if (stream.container, container) in self.ctx.nodes  # else this run copies none of it
         ]
         if waits:
             await asyncio.gather(*map(asyncio.shield, waits))
