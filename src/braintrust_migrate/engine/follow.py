@@ -19,7 +19,7 @@ import contextlib
 import dataclasses
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from braintrust_migrate.client import ApiClient, ApiError
@@ -61,12 +61,12 @@ def _key(spec: StreamSpec) -> str:
 class Lag:
     """Rows and seconds behind, from one count per stream."""
 
-    pending: dict[str, deque[list[float]]] = dataclasses.field(default_factory=dict)
+    pending: dict[Hashable, deque[list[float]]] = dataclasses.field(default_factory=dict)
     rows: int = 0
     seconds: float = 0.0
     last_look: float | None = None
 
-    def observe(self, counts: dict[str, int], now: float) -> None:
+    def observe(self, counts: Mapping[Any, int], now: float) -> None:
         # Rows first counted now arrived after the last look: dated then, the lag is an upper
         # bound (one interval at most too high), not a 0 while the follower keeps pace.
         since = self.last_look if self.last_look is not None else now
@@ -82,7 +82,7 @@ class Lag:
         firsts = [queue[0][0] for queue in self.pending.values() if queue]
         self.seconds = round(now - min(firsts), 2) if firsts else 0.0
 
-    def consume(self, key: str, rows: int) -> None:
+    def consume(self, key: Hashable, rows: int) -> None:
         queue = self.pending.get(key)
         while queue and rows > 0:
             take = min(rows, int(queue[0][1]))
@@ -143,8 +143,8 @@ class Follower:
         self.stats = FollowStats()
         self.lag = Lag()
         self.caught_up_hooks: list[CaughtUpHook] = []
-        self._counts: dict[str, int] = {}
-        self._behind: dict[tuple[str, str], int] = {}
+        # Rows behind per (stream kind, container), counted before each pass.
+        self._counts: dict[tuple[str, str], int] = {}
         s = runner.settings
         self.interval = s.migration_follow_interval
         self.window = Window(s.migration_created_after, s.migration_created_before)
@@ -244,8 +244,7 @@ class Follower:
         if any(n is None for _, n in counted):
             self.stats.stopped_by = "no_btql"
             return False
-        self._counts = {_key(spec): int(n or 0) for spec, n in counted}
-        self._behind = {(spec.kind, spec.src_id): int(n or 0) for spec, n in counted}
+        self._counts = {(spec.kind, spec.src_id): int(n or 0) for spec, n in counted}
         self.lag.observe(self._counts, time.monotonic())
         self.stats.rows_behind, self.stats.seconds_behind = self.lag.rows, self.lag.seconds
         return True
@@ -259,8 +258,8 @@ class Follower:
         for outcome in refused:
             runner._record(ctx, outcome)
         # A stream counted with nothing after its checkpoint is not read; a new container is.
-        runner.stream_filter = lambda spec: self._counts.get(_key(spec), 1) > 0
-        runner.stream_counts = self._behind  # the shared reads are planned on these counts
+        runner.stream_filter = lambda spec: self._counts.get((spec.kind, spec.src_id), 1) > 0
+        runner.stream_counts = self._counts  # the shared reads are planned on these counts
         try:
             await runner._steps(ctx, self.types, self.event_streams)
         finally:
@@ -269,7 +268,7 @@ class Follower:
         copied = 0
         for stream in runner.streams[before:]:
             copied += stream.rows_written
-            self.lag.consume(_key(stream.spec), stream.rows_written)
+            self.lag.consume((stream.spec.kind, stream.spec.src_id), stream.rows_written)
         changed = sum(1 for o in ctx.outcomes if o.action in ("created", "updated"))
         # What earlier passes wrote stays "created"/"updated" in the report (runner._merged_outcomes).
         runner._earlier.update({(o.kind, o.source_id): o.to_dict() for o in self.ctx.outcomes})
