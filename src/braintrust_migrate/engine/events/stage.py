@@ -130,12 +130,12 @@ class EventStage:
     def mark_copied(self, stream: EventStream, src_ids: list[str], *, record: bool = True) -> None:
         """Those containers' rows are copied (or will not be this run): their pins translate now
         (`record`: not in a dry run, which writes no version)."""
-        if record:
-            self.record_pins(stream, set(src_ids))
-        for src_id in src_ids:
-            future = self._copied_future(stream.kind, src_id)
-            if not future.done():
-                future.set_result(None)
+        # Once per container: the run's end marks every container, most of them marked already.
+        fresh = [i for i in src_ids if not self._copied_future(stream.kind, i).done()]
+        if record and fresh:
+            self.record_pins(stream, set(fresh))
+        for src_id in fresh:
+            self._copied[(stream.kind, src_id)].set_result(None)
 
     async def pinned_rows_copied(self, node: Node, streams: list[EventStream]) -> None:
         """Until the rows of every container `node` pins a version of are copied (streams: those
