@@ -317,7 +317,9 @@ def serve(
         raise _fail(f"port {port} on {host} {reason}") from None
 
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGINT is handled here, not left to KeyboardInterrupt: a shell starts `serve &` with SIGINT
+    # ignored, and Python then never raises it, so `kill -INT` would not stop the server.
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         _announce(server, restricted)
         while not stop.wait(0.5):
@@ -325,7 +327,8 @@ def serve(
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         server.close()
         typer.echo("sandbox stopped")
 

@@ -77,18 +77,29 @@ def test_serve_reports_a_taken_port() -> None:
     assert "Traceback" not in result.output
 
 
+MODULE = [sys.executable, "-m", "braintrust_migrate.sandbox.cli", "serve"]
+CONSOLE_SCRIPT = [str(Path(sys.executable).with_name("braintrust-migrate")), "sandbox", "serve"]
+
+
+def _inherit_sigint_ignored() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_serve_runs_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+@pytest.mark.parametrize("started_as", ["foreground", "background"])
+@pytest.mark.parametrize("command", [MODULE, CONSOLE_SCRIPT], ids=["module", "console-script"])
+def test_serve_runs_and_stops_cleanly(
+    tmp_path: Path, sig: signal.Signals, started_as: str, command: list[str]
+) -> None:
+    """A shell starts `serve &` with SIGINT ignored; `kill -INT` must stop it all the same. Through
+    the main console script too, whose own Ctrl-C handler means "a migration was interrupted"."""
     orgs_file = tmp_path / "orgs.yaml"
     orgs_file.write_text(
         "orgs:\n  - name: dest\n    users: [dana@example.com]\ngrants:\n  - api_key: sk-source-key\n    org_name: dest\n"
     )
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "braintrust_migrate.sandbox.cli",
-            "serve",
+            *command,
             "--port",
             "0",
             "--org",
@@ -99,6 +110,7 @@ def test_serve_runs_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> No
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_inherit_sigint_ignored if started_as == "background" else None,
     )
     try:
         lines = []
@@ -118,4 +130,4 @@ def test_serve_runs_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> No
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    assert "sandbox stopped" in out and "Traceback" not in err
+    assert "sandbox stopped" in out and "Traceback" not in err and "resume" not in err
