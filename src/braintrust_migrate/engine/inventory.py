@@ -36,7 +36,9 @@ class Inventory:
     side: str
     objects: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: defaultdict(dict))
     by_identity: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
-    listed_owners: set[tuple[str, str]] = field(default_factory=set)
+    # (kind, owner type, owner id) per-owner listings done: a second per-owner type of the same
+    # owner is listed on its own.
+    listed_owners: set[tuple[str, str, str]] = field(default_factory=set)
     # What this side's key may not list (403): reported as failed, the run goes on without it.
     unreadable: list[Unreadable] = field(default_factory=list)
 
@@ -115,7 +117,7 @@ async def load_owned(
 ) -> None:
     """Objects of a per-owner type for each (object_type, object_id) owner, added once (`again`:
     read anew, e.g. after a write the run did not see answered)."""
-    todo = [owner for owner in owners if again or owner not in inventory.listed_owners]
+    todo = [owner for owner in owners if again or (rt.kind, *owner) not in inventory.listed_owners]
 
     async def one(object_type: str, object_id: str) -> None:
         try:
@@ -127,7 +129,7 @@ async def load_owned(
             found = []
         for obj in found:
             inventory.add(rt, obj)
-        inventory.listed_owners.add((object_type, object_id))
+        inventory.listed_owners.add((rt.kind, object_type, object_id))
 
     await asyncio.gather(*(one(*owner) for owner in todo))
 
