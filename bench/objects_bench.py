@@ -137,6 +137,8 @@ def main() -> None:
     parser.add_argument("--rerun", action="store_true", help="also time an unchanged re-run")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for the migrate runs, e.g. MIGRATION_OVERLAP_ROWS=false")  # fmt: skip
+    parser.add_argument("--tool-src", type=Path, help="run migrate from this src folder (e.g. a `git archive` of an "
+                        "earlier commit) for a before/after pair; the sandbox and the yardstick stay the working tree's")  # fmt: skip
     add_pin_argument(parser)
     args = parser.parse_args()
     print(configure_pinning(not args.no_pin))
@@ -148,6 +150,8 @@ def main() -> None:
         set_faults(url, None, {"latency_ms": args.latency_ms, "exclude_paths": ["/_sandbox"]})
         env = env_for(url, "source", "dest", work / "state", MIGRATION_MAX_CONCURRENT_REQUESTS=str(args.cap),
                       **dict(item.split("=", 1) for item in args.set))  # fmt: skip
+        if args.tool_src:
+            env["PYTHONPATH"] = str(args.tool_src.resolve())
         for label in ("fresh run", "unchanged re-run")[: 2 if args.rerun else 1]:
             before = sandbox_cpu(url)
             run = measure(cli("migrate", "--map-users"), env, work)
