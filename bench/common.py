@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import math
 import os
 import resource
 import shutil
@@ -15,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -193,10 +195,48 @@ class Sample:
     code: int
     stdout: str
     stderr: str
+    # (seconds since start, RSS MiB) every RSS_EVERY seconds: whether a peak is a plateau or a spike
+    rss_series: tuple[tuple[float, float], ...] = ()
 
     @property
     def cpu(self) -> float:
         return self.user + self.sys
+
+    def rss_shape(self) -> str:
+        """The sampled RSS in one line: its median and 90th percentile, and when its maximum came."""
+        if len(self.rss_series) < 2:
+            return "RSS not sampled (run too short)"
+        values = sorted(mb for _, mb in self.rss_series)
+        at, top = max(self.rss_series, key=lambda point: point[1])
+        p90 = values[math.ceil(0.9 * len(values)) - 1]
+        return (f"RSS sampled every {RSS_EVERY:.0f} s: median {statistics.median(values):.0f} MiB, p90 {p90:.0f}, "
+                f"max {top:.0f} at {at:.0f} s of {self.wall:.0f} s")  # fmt: skip
+
+
+RSS_EVERY = 5.0
+
+
+def _rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _sample_rss(
+    timer_pid: int, started: float, done: threading.Event, out: list[tuple[float, float]]
+) -> None:
+    """RSS of the command `time` runs (its one child), until `done`."""
+    while not done.wait(RSS_EVERY):
+        try:
+            children = Path(f"/proc/{timer_pid}/task/{timer_pid}/children").read_text().split()
+        except OSError:
+            return
+        if children and (mb := _rss_mb(int(children[0]))) is not None:
+            out.append((time.perf_counter() - started, mb))
 
 
 TIME_MARK = "BENCH_RUSAGE"
@@ -211,14 +251,20 @@ def measure(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: Path | N
         started = time.perf_counter()
         proc = subprocess.Popen([*timer, *cmd], env={**os.environ, **(env or {})}, cwd=cwd, stdout=out,
                                 stderr=err, preexec_fn=_pinned(1))  # fmt: skip
+        series: list[tuple[float, float]] = []
+        done = threading.Event()
+        sampler = threading.Thread(target=_sample_rss, args=(proc.pid, started, done, series), daemon=True)
+        sampler.start()
         proc.wait()
         wall = time.perf_counter() - started
+        done.set()
+        sampler.join()
         stdout = out_text(out)
         lines = out_text(err).splitlines()
     usage = next((line.split() for line in reversed(lines) if line.startswith(TIME_MARK)), None)
     user, system, rss_kb = (float(usage[1]), float(usage[2]), float(usage[3])) if usage else (0.0, 0.0, 0.0)
     stderr = "\n".join(line for line in lines if not line.startswith(TIME_MARK))
-    return Sample(wall, user, system, rss_kb / 1024, proc.returncode, stdout, stderr)
+    return Sample(wall, user, system, rss_kb / 1024, proc.returncode, stdout, stderr, tuple(series))
 
 
 def out_text(handle: IO[bytes]) -> str:

@@ -73,6 +73,7 @@ def timed(
           f"({sample.user:.2f} user + {sample.sys:.2f} sys), peak RSS {sample.rss_mb:4.0f} MiB, "
           f"sandbox cpu {server:5.2f} s ({server / sample.wall:.0%} of its core), exit {sample.code}",
           flush=True)  # fmt: skip
+    print(f"           {sample.rss_shape()}", flush=True)
     if sample.code != 0:
         print(sample.stderr[-3000:])
     return sample, server
