@@ -79,6 +79,16 @@ def add_pin_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_tool_src_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tool-src", type=Path, help="run the tool from this src folder (e.g. a `git archive` of an "
+                        "earlier commit) for a before/after pair; the sandbox and the bench stay the working tree's")  # fmt: skip
+
+
+def with_tool_src(env: dict[str, str], tool_src: Path | None) -> dict[str, str]:
+    """`env` with the tool's package taken from `tool_src` (first on PYTHONPATH), when given."""
+    return {**env, "PYTHONPATH": str(tool_src.resolve())} if tool_src else env
+
+
 def configure_pinning(enabled: bool) -> str:
     """Pin the sandbox to the first allowed core and clients to the others (>= 2 cores); a line for the log."""
     global _PIN

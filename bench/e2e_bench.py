@@ -21,6 +21,7 @@ from bench.common import (
     KEYS,
     Sample,
     add_pin_argument,
+    add_tool_src_argument,
     cli,
     configure_pinning,
     env_for,
@@ -31,6 +32,7 @@ from bench.common import (
     scratch,
     set_faults,
     spread,
+    with_tool_src,
 )
 
 TARGET_WALL_RATIO = 0.75  # migrate wall / raw-copy wall
@@ -91,8 +93,7 @@ def main() -> None:
     parser.add_argument("--page", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--ceiling-rows", type=int, default=50_000)
-    parser.add_argument("--tool-src", type=Path, help="run migrate/verify from this src folder (e.g. a `git archive` of "
-                        "an earlier commit) for a before/after comparison; the sandbox stays the working tree's")  # fmt: skip
+    add_tool_src_argument(parser)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for the migrate and verify runs, e.g. MIGRATION_OVERLAP_ROWS=false")  # fmt: skip
     parser.add_argument("--migrate-only", action="store_true", help="one migrate (and --verify-runs verifies), no "
@@ -136,8 +137,7 @@ def main() -> None:
                           MIGRATION_MAX_CONCURRENT_RESOURCES=str(args.concurrency),
                           MIGRATION_EVENT_PAGE_SIZE=str(args.page), MIGRATION_INSERT_BATCH_ROWS=str(args.batch),
                           **dict(item.split("=", 1) for item in args.set))  # fmt: skip
-            if args.tool_src:
-                env["PYTHONPATH"] = str(args.tool_src.resolve())
+            env = with_tool_src(env, args.tool_src)
             tool.append(timed("migrate", i, url, cli("migrate", "--map-users"), env, work)[0])
             report = report_of(work / f"state{i}")
             rows_written.append(sum(t["rows_written"] for t in report["events"]["totals"].values()))

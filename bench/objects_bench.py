@@ -30,6 +30,7 @@ from typing import Any
 from bench.common import (
     KEYS,
     add_pin_argument,
+    add_tool_src_argument,
     cli,
     configure_pinning,
     env_for,
@@ -39,6 +40,7 @@ from bench.common import (
     sandbox_cpu,
     scratch,
     set_faults,
+    with_tool_src,
 )
 from bench.yardstick import critical_path, ideal_seconds
 from braintrust_migrate.config import load_settings
@@ -137,8 +139,7 @@ def main() -> None:
     parser.add_argument("--rerun", action="store_true", help="also time an unchanged re-run")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for the migrate runs, e.g. MIGRATION_OVERLAP_ROWS=false")  # fmt: skip
-    parser.add_argument("--tool-src", type=Path, help="run migrate from this src folder (e.g. a `git archive` of an "
-                        "earlier commit) for a before/after pair; the sandbox and the yardstick stay the working tree's")  # fmt: skip
+    add_tool_src_argument(parser)
     add_pin_argument(parser)
     args = parser.parse_args()
     print(configure_pinning(not args.no_pin))
@@ -150,8 +151,7 @@ def main() -> None:
         set_faults(url, None, {"latency_ms": args.latency_ms, "exclude_paths": ["/_sandbox"]})
         env = env_for(url, "source", "dest", work / "state", MIGRATION_MAX_CONCURRENT_REQUESTS=str(args.cap),
                       **dict(item.split("=", 1) for item in args.set))  # fmt: skip
-        if args.tool_src:
-            env["PYTHONPATH"] = str(args.tool_src.resolve())
+        env = with_tool_src(env, args.tool_src)
         for label in ("fresh run", "unchanged re-run")[: 2 if args.rerun else 1]:
             before = sandbox_cpu(url)
             run = measure(cli("migrate", "--map-users"), env, work)

@@ -324,8 +324,6 @@ def serve(
         _announce(server, restricted)
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
