@@ -67,6 +67,10 @@ class _Call:
     params: dict[str, Any]
     content: bytes | None
     auth: bool
+    json: Any = None  # encoded at each attempt, in its slot: a queued or backing-off request holds no body
+
+    def body(self) -> bytes | None:
+        return orjson.dumps(self.json) if self.content is None and self.json is not None else self.content
 
 
 class ApiClient:
@@ -154,10 +158,8 @@ class ApiClient:
         may have been applied: the caller checks what landed first. (A 429 is refused
         before any work, so it is always retried.)
         """
-        if json is not None:
-            content = orjson.dumps(json)
         clean_params = {k: v for k, v in (params or {}).items() if v is not None}
-        call = _Call(method, path, clean_params, content, auth)
+        call = _Call(method, path, clean_params, content, auth, json)
         return await self.retry.run(
             lambda: self.limiter.run(lambda: self._attempt(call)),
             sleep=self._sleep,
@@ -199,18 +201,20 @@ class ApiClient:
         self.stats.errors += 1
         if status == 429:
             self.stats.rate_limited += 1
-        error = error_for_status(status)(**where, status=status, body=response.text)
-        error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        raise error
+        # Not kept in a local: the error's traceback holds this frame, and a local holding the
+        # error back would make a cycle that keeps the response, its request and body alive
+        # until the cyclic collector runs (rarely, while rows stream).
+        raise status_error(response, where)
 
     async def _exchange(self, call: _Call) -> httpx.Response:
-        headers = {"Content-Type": "application/json"} if call.content is not None else {}
+        content = call.body()
+        headers = {"Content-Type": "application/json"} if content is not None else {}
         rules = redirects.Rules(self._origin, allow_insecure_http=self.allow_insecure_http)
         request = self._http.build_request(
             call.method,
             self.url_for(call.path),
             params=call.params,
-            content=call.content,
+            content=content,
             headers=headers,
             extensions={redirects.RULES: rules},
         )
@@ -219,6 +223,7 @@ class ApiClient:
             body = await self._read(response, call.method, call.path)
         finally:
             await response.aclose()
+            unlink(response)
         self.stats.bytes_received += len(body)
         return buffered(response, body)
 
@@ -334,6 +339,7 @@ class ApiClient:
         if response.status_code >= 400:
             body = (await _error_body(response)).decode(errors="replace")
             await stack.aclose()
+            unlink(response)
             raise error_for_status(response.status_code)(
                 side=self.side, method="GET", path=BLOB, status=response.status_code, body=body
             )
@@ -353,6 +359,7 @@ class ApiClient:
                         body = b""
                         async for _ in response.aiter_raw():
                             pass
+                unlink(response)  # it holds the uploaded bytes
             except BaseException as exc:
                 raise self._blob_error("PUT", url, exc) from None
             if response.status_code >= 400:
@@ -427,6 +434,7 @@ class BlobStream:
 
     async def aclose(self) -> None:
         await self._stack.aclose()
+        unlink(self._response)
 
 
 def _hop_url(exc: httpx.TransportError, url: str) -> str:
@@ -435,6 +443,20 @@ def _hop_url(exc: httpx.TransportError, url: str) -> str:
         return str(exc.request.url)
     except RuntimeError:  # raised before httpx attached the request
         return url
+
+
+def unlink(response: httpx.Response) -> None:
+    """Break the cycle between an httpx response and its stream, which point at each other: it
+    kept the request and its body (an insert batch, ~1.5 MB) until the cyclic collector ran, which
+    while rows stream is rarely, and last for objects as old as a request that waited long."""
+    response.stream = httpx.ByteStream(b"")
+
+
+def status_error(response: httpx.Response, where: dict[str, str]) -> ApiError:
+    status = response.status_code
+    error = error_for_status(status)(**where, status=status, body=response.text)
+    error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    return error
 
 
 async def _error_body(response: httpx.Response) -> bytes:

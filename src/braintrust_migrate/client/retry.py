@@ -98,4 +98,6 @@ class RetryPolicy:
                 attempt += 1
                 if on_retry is not None:
                     on_retry(error, attempt, delay)
-                await sleep(delay)
+            # Outside the handler: the error's traceback reaches the failed attempt's request and
+            # its body, which a request backing off need not hold.
+            await sleep(delay)

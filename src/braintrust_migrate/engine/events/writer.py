@@ -113,11 +113,9 @@ class Inserter:
             out.append(current)
         return out
 
-    def body(self, batch: list[Encoded]) -> bytes:
-        """The request body: the batch's rows encoded in one go."""
-        if self.routes is None:
-            return orjson.dumps({"events": [item.row for item in batch]})
-        return orjson.dumps(self.wrap([(item, item.row) for item in batch]))
+    def payload(self, batch: list[Encoded]) -> dict[str, Any]:
+        """The request body, as JSON: the client encodes it in one go."""
+        return self.wrap([(item, item.row) for item in batch])
 
     def wrap(self, rows: list[tuple[Encoded, dict[str, Any]]]) -> dict[str, Any]:
         if self.routes is None:
@@ -134,7 +132,9 @@ class Inserter:
 
     async def _send(self, batch: list[Encoded], result: BatchResult) -> None:
         try:
-            self.dest.decode(await self.dest.request("POST", self.path, content=self.body(batch)))
+            # Passed as JSON, not bytes: the client encodes it only once a request slot is free,
+            # so the batches queued behind the cap (up to 4 per stream) hold no body.
+            self.dest.decode(await self.dest.request("POST", self.path, json=self.payload(batch)))
         except PayloadTooLargeError:
             if len(batch) > 1:
                 middle = len(batch) // 2
