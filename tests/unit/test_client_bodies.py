@@ -1,7 +1,7 @@
-"""An insert's body exists only while its request is being sent. Batches queued behind the client's
-cap (16 streams x 4 inserts in flight, against a cap of 20) and requests backing off after a 503
-held their encoded bodies, ~1.5 MB each, outside the byte budget: at 10M rows the peak RSS passed
-300 MB. The oracle is Python's own allocation tracer, not the tool's accounting."""
+"""A JSON body exists only while its request is being sent. Requests queued behind the client's
+cap and requests backing off after a 503 or a timeout held their encoded bodies (an insert batch,
+~1.5 MB), and httpx's response and its stream point at each other, a cycle that kept each request
+and its body until the cyclic collector ran. The oracle is Python's own allocation tracer."""
 
 from __future__ import annotations
 

@@ -17,23 +17,34 @@ OFFLOAD_ROUNDS = 4
 
 @dataclass(slots=True)
 class Encoded:
-    """A row ready to send. It keeps the insert row itself, which shares its values with the parsed
-    source page: holding its JSON bytes instead measured ~100 MiB more at the same budget."""
+    """A row ready to send. Until its batch is packed it keeps the insert row itself, which shares
+    its values with the parsed source page (per-row JSON bytes measured ~100 MiB more); once
+    packed, only the batch's body holds it."""
 
-    row: dict[str, Any]
+    row: dict[str, Any] | None  # None once packed
     size: int  # its encoded bytes, or the mean row of a page that fits one request whole (estimate)
     key: str | None  # source _pagination_key
     src_xact: int | None
     comments: list[dict[str, Any]] = field(default_factory=list)
     container: str | None = None  # its source container, when one stream reads several
+    row_id: str = field(init=False)
 
-    @property
-    def row_id(self) -> str:
-        return str(self.row.get("id"))
+    def __post_init__(self) -> None:
+        self.row_id = str(self.row.get("id")) if self.row is not None else ""
 
     def exact_size(self) -> int:
         """Its encoded bytes (+1 separator), for what a report or a lone-row decision needs."""
-        return len(orjson.dumps(self.row)) + 1
+        return len(orjson.dumps(self.row)) + 1 if self.row is not None else self.size
+
+
+@dataclass(slots=True)
+class Packed:
+    """A batch encoded as it waits for its send: a parsed row takes ~3.4x its JSON in Python
+    objects, so a batch held as its body takes about a quarter of the memory. The rows come back
+    from the body only when a 413 or a failure needs them one by one."""
+
+    items: list[Encoded]
+    body: bytes
 
 
 def encode(
@@ -115,7 +126,10 @@ class Inserter:
 
     def payload(self, batch: list[Encoded]) -> dict[str, Any]:
         """The request body, as JSON: the client encodes it in one go."""
-        return self.wrap([(item, item.row) for item in batch])
+        rows = [(item, item.row) for item in batch if item.row is not None]
+        if len(rows) != len(batch):
+            raise RuntimeError("a packed batch's rows were sent without unpacking it")
+        return self.wrap(rows)
 
     def wrap(self, rows: list[tuple[Encoded, dict[str, Any]]]) -> dict[str, Any]:
         if self.routes is None:
@@ -125,28 +139,68 @@ class Inserter:
             by_dest.setdefault(self.routes[str(item.container)], []).append(row)
         return {self.kind: {dest: {"events": events} for dest, events in by_dest.items()}}
 
-    async def send(self, batch: list[Encoded]) -> BatchResult:
+    def pack(self, batch: list[Encoded]) -> Packed:
+        """The batch's body, encoded now; its rows are let go (see Packed)."""
+        # A copy of exact size: orjson leaves its buffer up to twice the body, held as long as it waits.
+        body = memoryview(orjson.dumps(self.payload(batch))).tobytes()
+        for item in batch:
+            item.row = None
+        return Packed(batch, body)
+
+    def unpack(self, packed: Packed) -> list[Encoded]:
+        """The batch's items with their rows again, decoded from the body (wrap's order: rows are
+        grouped by destination container, in their order within each)."""
+        sent = orjson.loads(packed.body)
+        if self.routes is None:
+            rows = iter(sent["events"])
+            for item in packed.items:
+                item.row = next(rows)
+            return packed.items
+        by_dest = {dest: iter(part["events"]) for dest, part in sent[self.kind].items()}
+        for item in packed.items:
+            item.row = next(by_dest[self.routes[str(item.container)]])
+        return packed.items
+
+    async def send(self, batch: list[Encoded] | Packed) -> BatchResult:
         result = BatchResult()
-        await self._send(batch, result)
+        if isinstance(batch, Packed):
+            await self._send_packed(batch, result)
+        else:
+            await self._send(batch, result)
         return result
+
+    async def _send_packed(self, packed: Packed, result: BatchResult) -> None:
+        try:
+            self.dest.decode(await self.dest.request("POST", self.path, content=packed.body))
+        except PayloadTooLargeError:
+            await self._smaller(self.unpack(packed), result)
+            return
+        except ApiError as error:
+            result.failed += [(item.row_id, item.exact_size(), error.message) for item in self.unpack(packed)]
+            return
+        result.written += [item.row_id for item in packed.items]
 
     async def _send(self, batch: list[Encoded], result: BatchResult) -> None:
         try:
             # Passed as JSON, not bytes: the client encodes it only once a request slot is free,
-            # so the batches queued behind the cap (up to 4 per stream) hold no body.
+            # so a batch queued behind the cap holds no body beside its rows.
             self.dest.decode(await self.dest.request("POST", self.path, json=self.payload(batch)))
         except PayloadTooLargeError:
-            if len(batch) > 1:
-                middle = len(batch) // 2
-                await self._send(batch[:middle], result)
-                await self._send(batch[middle:], result)
-                return
-            await self._oversize(batch[0], result)
+            await self._smaller(batch, result)
             return
         except ApiError as error:
             result.failed += [(item.row_id, item.exact_size(), error.message) for item in batch]
             return
         result.written += [item.row_id for item in batch]
+
+    async def _smaller(self, batch: list[Encoded], result: BatchResult) -> None:
+        """After a 413: the batch in halves, and a lone row with its large fields offloaded."""
+        if len(batch) > 1:
+            middle = len(batch) // 2
+            await self._send(batch[:middle], result)
+            await self._send(batch[middle:], result)
+            return
+        await self._oversize(batch[0], result)
 
     async def _oversize(self, item: Encoded, result: BatchResult) -> None:
         """Offload fields to attachments, halving the target until the destination accepts it."""
@@ -157,7 +211,7 @@ class Inserter:
         target = min(self.max_bytes, size // 2)
         for _ in range(OFFLOAD_ROUNDS):
             try:
-                smaller = await self.attachments.offload(item.row, target)
+                smaller = await self.attachments.offload(item.row or {}, target)
             except AttachmentsUnsupported:
                 result.failed.append((row_id, size, "row_too_large: the destination has no attachments"))
                 return
