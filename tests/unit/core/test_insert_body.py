@@ -74,3 +74,22 @@ def test_a_shared_batch_routes_each_row_to_its_container_within_the_byte_cap(
         assert sent["experiment"] == {dest: {"events": events} for dest, events in expected.items()}
         if len(batch) > 1:  # a lone row over the cap still goes (and is split or offloaded on a 413)
             assert len(body(batch, shared)) <= cap
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=rows, owners=st.lists(st.sampled_from(["a", "b", "c"]), min_size=6, max_size=6), routed=st.booleans()
+)
+def test_a_packed_batch_holds_only_its_body_and_gives_each_row_back_to_its_item(
+    rows: list[dict[str, Any]], owners: list[str], routed: bool
+) -> None:
+    """A batch waiting for its write keeps its body, not its rows; a 413 or a failure needs the rows
+    one by one again, each back on its own item (routed bodies group rows by destination)."""
+    shared = inserter({"a": "dest-a", "b": "dest-b", "c": "dest-c"} if routed else None)
+    items = [encode(dict(row, id=f"r{n}"), {}, owners[n] if routed else None) for n, row in enumerate(rows)]
+    expected = [(item.row_id, item.row) for item in items]
+    sent = body(items, shared)
+    packed = shared.pack(items)
+    assert packed.body == sent
+    assert all(item.row is None for item in packed.items)
+    assert [(item.row_id, item.row) for item in shared.unpack(packed)] == expected
