@@ -90,7 +90,7 @@ async def test_rows_waiting_for_the_destination_are_held_as_bodies(
 
     monkeypatch.setattr(httpx.AsyncClient, "send", watched)
     sandbox_server.set_faults(
-        FaultSettings(latency_ms=400, include_paths=("/v1/dataset/",), methods=("POST",)), org=dst.name
+        FaultSettings(latency_ms=1000, include_paths=("/v1/dataset/",), methods=("POST",)), org=dst.name
     )
     tracemalloc.start()
     try:
@@ -105,8 +105,10 @@ async def test_rows_waiting_for_the_destination_are_held_as_bodies(
     assert wire.read == wire.written == STREAMS * PAGES * PAGE
     json_per_row = wire.read_bytes / wire.read
     held, traced = max(wire.samples)
-    # Each stream holds ~8 pages while its writes wait: 3 read ahead (parsed) and 5 in or before a
-    # write slot. Parsed, all 8 took ~3.4x their JSON per row; packed, the 5 take ~1.1x.
-    assert held >= STREAMS * 6 * PAGE, f"only {held} rows were ever held: the destination was not slow"
     ratio = traced / held / json_per_row
-    assert ratio < 2.6, f"{traced / held:.0f} B per row held, {ratio:.2f}x its JSON"
+    seen = f"{held} rows held at most, {traced / held:.0f} B each = {ratio:.2f}x their JSON"
+    # Each stream holds ~8 pages while its writes wait: 3 read ahead (parsed) and 5 in or before a
+    # write slot. Parsed, all 8 took ~3.4x their JSON per row (4.0x measured); packed, the 5 take
+    # ~1.1x (2.1x measured in all).
+    assert held >= STREAMS * 5 * PAGE, f"the destination was not slow enough: {seen}"
+    assert ratio < 2.6, seen
