@@ -9,12 +9,11 @@ import tracemalloc
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from braintrust_migrate.sandbox.faults import FaultSettings
 from tests.integration.engine.harness import migrate
-from tests.integration.events.helpers import client, insert
+from tests.integration.events.wire import Wire, is_row_read, source_datasets
 
 STREAMS = 4
 PAGES = 24  # per container
@@ -37,58 +36,31 @@ def tool_memory() -> int:
     return sum(stat.size for stat in tracemalloc.take_snapshot().filter_traces(SERVER).statistics("filename"))
 
 
-class Wire:
-    def __init__(self, source_key: str) -> None:
-        self.source_key = source_key
-        self.read = self.written = self.read_bytes = 0
+class Memory:
+    """The tool's traced memory above a base (taken as the first rows are asked for), at each new
+    most rows held."""
+
+    def __init__(self) -> None:
         self.base: int | None = None
         self.samples: list[tuple[int, int]] = []  # (rows held, traced bytes above the base)
 
     def before(self, request: httpx.Request) -> None:
-        """The base: what is traced as the first rows are asked for (the key is not on it yet)."""
-        if self.base is None and request.url.path == "/btql" and b"select: *" in request.content:
+        if self.base is None and is_row_read(request):
             self.base = tool_memory()
 
-    def _is_read(self, request: httpx.Request) -> bool:
-        mine = request.headers.get("authorization", "").endswith(self.source_key)
-        return mine and request.url.path == "/btql" and b"select: *" in request.content
-
-    def saw(self, request: httpx.Request, response: httpx.Response) -> None:
-        if response.status_code != 200:
-            return
-        if self._is_read(request):
-            self.read += len(orjson.loads(response.content).get("data") or [])
-            self.read_bytes += len(response.content)
-        elif request.url.path.endswith("/insert"):
-            self.written += len(orjson.loads(response.content).get("row_ids") or [])
-        held = self.read - self.written
-        if self.base is not None and held > max(self.samples, default=(0, 0))[0]:
-            self.samples.append((held, tool_memory() - self.base))
+    def held(self, rows: int) -> None:
+        if self.base is not None and rows > max(self.samples, default=(0, 0))[0]:
+            self.samples.append((rows, tool_memory() - self.base))
 
 
 async def test_rows_waiting_for_the_destination_are_held_as_bodies(
     sandbox_server, sandbox_orgs, tmp_path, monkeypatch: pytest.MonkeyPatch
 ):
     url, src, dst = sandbox_server.url, sandbox_orgs.source, sandbox_orgs.dest
-    with client(url, src) as c:
-        project = c.post("/v1/project", json={"name": "Held rows"}).json()["id"]
-        datasets = [
-            c.post("/v1/dataset", json={"project_id": project, "name": f"d{n}"}).json()["id"]
-            for n in range(STREAMS)
-        ]
-    for n, dataset in enumerate(datasets):
-        insert(url, src, "dataset", dataset, [row(n, i) for i in range(PAGES * PAGE)])
-    wire = Wire(src.api_key)
-    send = httpx.AsyncClient.send
-
-    async def watched(self: httpx.AsyncClient, request: httpx.Request, **kw: Any) -> httpx.Response:
-        wire.before(request)
-        response = await send(self, request, **kw)
-        await response.aread()
-        wire.saw(request, response)
-        return response
-
-    monkeypatch.setattr(httpx.AsyncClient, "send", watched)
+    source_datasets(url, src, "Held rows", [[row(n, i) for i in range(PAGES * PAGE)] for n in range(STREAMS)])
+    memory = Memory()
+    wire = Wire(src.api_key, on_held=memory.held)
+    wire.watch(monkeypatch, before=memory.before)
     sandbox_server.set_faults(
         FaultSettings(latency_ms=1000, include_paths=("/v1/dataset/",), methods=("POST",)), org=dst.name
     )
@@ -104,7 +76,7 @@ async def test_rows_waiting_for_the_destination_are_held_as_bodies(
     assert result.ok, result.summary_path.read_text()
     assert wire.read == wire.written == STREAMS * PAGES * PAGE
     json_per_row = wire.read_bytes / wire.read
-    held, traced = max(wire.samples)
+    held, traced = max(memory.samples)
     ratio = traced / held / json_per_row
     seen = f"{held} rows held at most, {traced / held:.0f} B each = {ratio:.2f}x their JSON"
     # Each stream holds ~8 pages while its writes wait: 3 read ahead (parsed) and 5 in or before a

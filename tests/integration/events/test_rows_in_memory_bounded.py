@@ -5,15 +5,11 @@ acknowledged, sampled at every exchange (not the budget's own counter)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
-import orjson
 import pytest
 
 from braintrust_migrate.sandbox.faults import FaultSettings
 from tests.integration.engine.harness import migrate
-from tests.integration.events.helpers import client, insert
+from tests.integration.events.wire import Wire, source_datasets
 
 STREAMS = 6
 PAGES = 60  # per container
@@ -21,49 +17,14 @@ PAGE = 10  # rows per page and per insert
 BUDGET = 1_048_576  # the smallest allowed: ~23 pages of these rows once charged 3x their JSON
 
 
-class Wire:
-    """Rows answered by source reads, rows acknowledged by destination inserts, and the most
-    ever between the two."""
-
-    def __init__(self, source_key: str) -> None:
-        self.source_key = source_key
-        self.read = self.written = self.peak = self.read_bytes = 0
-
-    def saw(self, request: httpx.Request, response: httpx.Response) -> None:
-        if response.status_code != 200:
-            return
-        mine = request.headers.get("authorization", "").endswith(self.source_key)
-        if mine and request.url.path == "/btql" and b"select: *" in request.content:
-            self.read += len(orjson.loads(response.content).get("data") or [])
-            self.read_bytes += len(response.content)
-        elif not mine and request.url.path.endswith("/insert"):
-            self.written += len(orjson.loads(response.content).get("row_ids") or [])
-        self.peak = max(self.peak, self.read - self.written)
-
-
 async def test_rows_held_stay_within_the_budget_while_writes_are_slow(
     sandbox_server, sandbox_orgs, tmp_path, monkeypatch: pytest.MonkeyPatch
 ):
     url, src, dst = sandbox_server.url, sandbox_orgs.source, sandbox_orgs.dest
-    with client(url, src) as c:
-        project = c.post("/v1/project", json={"name": "Big rows"}).json()["id"]
-        datasets = [
-            c.post("/v1/dataset", json={"project_id": project, "name": f"d{n}"}).json()["id"]
-            for n in range(STREAMS)
-        ]
-    for n, dataset in enumerate(datasets):
-        rows = [{"id": f"{n}-{i}", "input": "x" * 1500} for i in range(PAGES * PAGE)]
-        insert(url, src, "dataset", dataset, rows)
+    rows = [[{"id": f"{n}-{i}", "input": "x" * 1500} for i in range(PAGES * PAGE)] for n in range(STREAMS)]
+    source_datasets(url, src, "Big rows", rows)
     wire = Wire(src.api_key)
-    send = httpx.AsyncClient.send
-
-    async def watched(self: httpx.AsyncClient, request: httpx.Request, **kw: Any) -> httpx.Response:
-        response = await send(self, request, **kw)
-        await response.aread()
-        wire.saw(request, response)
-        return response
-
-    monkeypatch.setattr(httpx.AsyncClient, "send", watched)
+    wire.watch(monkeypatch)
     sandbox_server.set_faults(
         FaultSettings(latency_ms=150, include_paths=("/v1/dataset/",), methods=("POST",)), org=dst.name
     )
